@@ -1,0 +1,1 @@
+"""Pure domain logic of the lead-scoring platform (no Prefect, no Streamlit)."""

@@ -1,0 +1,50 @@
+"""One typed settings object, read from the environment when asked for (never at import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the platform keeps its data and models; env prefix LEADSCORE_."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
+
+    home: Path = Path(".leadscore")
+    database_url: str | None = None
+    mlflow_tracking_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI")
+    )
+    model_name: str = "lead-scoring-l2ac"
+    experiment_name: str = "lead-scoring"
+    score_chunk_rows: int = 200_000
+
+    def resolved_database_url(self) -> str:
+        """The database URL: LEADSCORE_DATABASE_URL, else SQLite under home."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'leadscore.db').resolve()}"
+
+    def resolved_tracking_uri(self) -> str:
+        """The MLflow store: MLFLOW_TRACKING_URI, else a SQLite store under home."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def artifact_root(self) -> str:
+        """Where a local MLflow store keeps artifacts."""
+        return (self.home / "mlartifacts").resolve().as_uri()
+
+    def ensure_home(self) -> None:
+        """Create the home folder (only for the embedded defaults)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings() -> Settings:
+    """Read and validate settings from the environment at the entry point."""
+    settings = Settings()
+    settings.ensure_home()
+    return settings

@@ -1,0 +1,122 @@
+"""Ingest one raw CSV: validate, then write good rows, rejected rows and the batch in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy.engine import Connection
+
+from core import store
+from core.schema import LABEL, LEAD_ID, RAW_COLUMNS, ROW_NUMBER, ValidatedFile, file_sha256, read_raw_csv, validate_leads
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What happened to every row of one file: in = loaded + duplicate + rejected."""
+
+    file_name: str
+    batch_id: int
+    rows_in: int
+    loaded: int
+    duplicate: int
+    rejected: int
+    labels_recorded: int
+    already_ingested: bool = False
+
+    def line(self) -> str:
+        """The one-line summary the command prints."""
+        prefix = "already ingested, nothing changed: " if self.already_ingested else ""
+        return (f"{self.file_name}: {prefix}in {self.rows_in} / loaded {self.loaded} / duplicate "
+                f"{self.duplicate} / rejected {self.rejected} (labels recorded {self.labels_recorded})")
+
+
+def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> IngestSummary:
+    """Ingest a file once; the same bytes again change nothing."""
+    now = now or datetime.now()
+    sha = file_sha256(path)
+    previous = _batch_with_sha(engine, sha)
+    if previous is not None:
+        return previous
+    raw, bad_lines = read_raw_csv(path)
+    validated = validate_leads(raw, now, bad_lines)
+    with engine.begin() as conn:
+        return _write_batch(conn, path.name, sha, validated, now)
+
+
+def _batch_with_sha(engine: Engine, sha: str) -> IngestSummary | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(store.ingest_batches).where(store.ingest_batches.c.sha256 == sha)).mappings().first()
+    if row is None:
+        return None
+    return IngestSummary(row["file_name"], row["batch_id"], row["rows_in"], row["loaded"], row["duplicate"],
+                         row["rejected"], row["labels_recorded"], already_ingested=True)
+
+
+def _write_batch(conn: Connection, file_name: str, sha: str, validated: ValidatedFile, now: datetime) -> IngestSummary:
+    batch_id = _open_batch(conn, file_name, sha, validated.rows_in, now)
+    good = validated.good.drop_duplicates(subset=[LEAD_ID], keep="first")
+    with store.staging_table(conn, store.leads, "stage_leads") as stage:
+        store.bulk_insert(conn, stage, _lead_rows(good, batch_id))
+        loaded = _insert_new_leads(conn, stage)
+        labels = _record_labels(conn, stage, batch_id, now) if validated.has_label else 0
+    store.bulk_insert(conn, "rejected_leads", _rejected_rows(validated.rejected, batch_id))
+    summary = IngestSummary(file_name, batch_id, validated.rows_in, loaded,
+                            len(validated.good) - loaded, len(validated.rejected), labels)
+    _close_batch(conn, summary, now)
+    return summary
+
+
+def _open_batch(conn: Connection, file_name: str, sha: str, rows_in: int, now: datetime) -> int:
+    result = conn.execute(insert(store.ingest_batches).values(
+        file_name=file_name, sha256=sha, rows_in=rows_in, loaded=0, duplicate=0, rejected=0,
+        labels_recorded=0, started_at=now,
+    ).returning(store.ingest_batches.c.batch_id))
+    return int(result.scalar_one())
+
+
+def _lead_rows(good: pd.DataFrame, batch_id: int) -> pd.DataFrame:
+    rows = good[[LEAD_ID, ROW_NUMBER, *RAW_COLUMNS, LABEL]].copy()
+    rows.insert(1, "batch_id", batch_id)
+    return rows
+
+
+def _insert_new_leads(conn: Connection, stage: str) -> int:
+    cols = ", ".join(f'"{c}"' for c in [LEAD_ID, "batch_id", ROW_NUMBER, *RAW_COLUMNS, LABEL])
+    result = conn.execute(text(
+        f'INSERT INTO leads ({cols}) SELECT {cols} FROM "{stage}" s '
+        f'WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.lead_id = s.lead_id)'
+    ))
+    return int(result.rowcount)
+
+
+def _record_labels(conn: Connection, stage: str, batch_id: int, now: datetime) -> int:
+    """Outcomes that arrive for stored leads: a known label is set, an empty one never erases."""
+    conn.execute(text(f'CREATE INDEX "ix_{stage}" ON "{stage}" (lead_id)'))
+    result = conn.execute(text(
+        f'UPDATE leads SET {LABEL} = s.{LABEL}, label_batch_id = :batch, label_recorded_at = :now '
+        f'FROM "{stage}" s WHERE leads.lead_id = s.lead_id AND s.{LABEL} IS NOT NULL '
+        f'AND (leads.{LABEL} IS NULL OR leads.{LABEL} <> s.{LABEL})'
+    ), {"batch": batch_id, "now": now})
+    conn.execute(text(
+        f'UPDATE leads SET label_batch_id = :batch, label_recorded_at = :now '
+        f'WHERE batch_id = :batch AND {LABEL} IS NOT NULL AND label_batch_id IS NULL'
+    ), {"batch": batch_id, "now": now})
+    return int(result.rowcount)
+
+
+def _rejected_rows(rejected: pd.DataFrame, batch_id: int) -> pd.DataFrame:
+    rows = rejected[[ROW_NUMBER, "raw_row", "reason"]].copy()
+    rows.insert(0, "batch_id", batch_id)
+    rows[ROW_NUMBER] = rows[ROW_NUMBER].astype("Int64")
+    return rows
+
+
+def _close_batch(conn: Connection, summary: IngestSummary, now: datetime) -> None:
+    conn.execute(update(store.ingest_batches).where(store.ingest_batches.c.batch_id == summary.batch_id).values(
+        loaded=summary.loaded, duplicate=summary.duplicate, rejected=summary.rejected,
+        labels_recorded=summary.labels_recorded, finished_at=datetime.now(),
+    ))

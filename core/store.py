@@ -1,0 +1,197 @@
+"""SQLAlchemy engine, the one definition of the tables, and bulk reads/writes for SQLite and Postgres."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from sqlalchemy import (
+    BigInteger, Boolean, Column, DateTime, Engine, Float, ForeignKey, Index, Integer, MetaData,
+    SmallInteger, String, Table, Text, create_engine, event, text,
+)
+from sqlalchemy.engine import Connection
+
+from core.schema import COUNT_COLUMNS, LABEL, LEAD_ID
+
+metadata = MetaData()
+
+leads = Table(
+    "leads", metadata,
+    Column(LEAD_ID, String(64), primary_key=True),
+    Column("batch_id", Integer, ForeignKey("ingest_batches.batch_id"), nullable=False),
+    Column("row_number", Integer),
+    Column("created_date", DateTime, nullable=False),
+    Column("city_mapped", Text),
+    Column("first_platform_c", Text, nullable=False),
+    Column("first_utm_medium_c", Text, nullable=False),
+    Column("first_utm_source_c", Text, nullable=False),
+    *[Column(name, Float) for name in COUNT_COLUMNS],
+    Column(LABEL, SmallInteger),
+    Column("label_batch_id", Integer),
+    Column("label_recorded_at", DateTime),
+    Index("ix_leads_created_date", "created_date"),
+    Index("ix_leads_batch_id", "batch_id"),
+)
+
+ingest_batches = Table(
+    "ingest_batches", metadata,
+    Column("batch_id", Integer, primary_key=True, autoincrement=True),
+    Column("file_name", Text, nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("rows_in", Integer, nullable=False),
+    Column("loaded", Integer, nullable=False),
+    Column("duplicate", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("labels_recorded", Integer, nullable=False, default=0),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+)
+
+rejected_leads = Table(
+    "rejected_leads", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("ingest_batches.batch_id"), nullable=False),
+    Column("row_number", Integer),
+    Column("raw_row", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_rejected_leads_batch_id", "batch_id"),
+)
+
+scoring_runs = Table(
+    "scoring_runs", metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", String(16), nullable=False),
+    Column("leads_scored", Integer, nullable=False, default=0),
+    Column("duration_s", Float),
+    Column("error", Text),
+)
+
+lead_scores = Table(
+    "lead_scores", metadata,
+    Column("run_id", Integer, ForeignKey("scoring_runs.run_id"), primary_key=True),
+    Column(LEAD_ID, String(64), primary_key=True),
+    Column("model_version", Text, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("grade", String(1), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("predicted", SmallInteger, nullable=False),
+    Column("previous_score", Float),
+    Column("trend", String(10)),
+    Column("reasons_positive", Text),
+    Column("reasons_negative", Text),
+    Column("scored_at", DateTime, nullable=False),
+    Index("ix_lead_scores_lead_id", LEAD_ID),
+    Index("ix_lead_scores_run_score", "run_id", "score"),
+)
+
+drift_reports = Table(
+    "drift_reports", metadata,
+    Column("run_id", Integer, ForeignKey("scoring_runs.run_id"), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("rows_current", Integer, nullable=False),
+    Column("rows_reference", Integer, nullable=False),
+    Column("share_drifted_columns", Float, nullable=False),
+    Column("dataset_drift", Boolean, nullable=False),
+    Column("predicted_positive_share", Float),
+    Column("reference_positive_share", Float),
+    Column("column_scores", Text, nullable=False),
+    Column("snapshot_json", Text, nullable=False),
+)
+
+run_lock = Table(
+    "run_lock", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", Text),
+    Column("acquired_at", DateTime),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL with the tables created; SQLite gets WAL mode and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def is_postgres(conn: Connection | Engine) -> bool:
+    """True when the connection talks to Postgres (COPY is available)."""
+    return conn.dialect.name == "postgresql"
+
+
+@contextmanager
+def staging_table(conn: Connection, like: Table, name: str) -> Iterator[str]:
+    """A temporary table with the columns of `like`, dropped after success (a rollback discards it on Postgres)."""
+    name = f"{name}_{uuid.uuid4().hex[:10]}"
+    cols = ", ".join(f'"{c.name}"' for c in like.columns)
+    conn.execute(text(f'CREATE TEMPORARY TABLE "{name}" AS SELECT {cols} FROM "{like.name}" WHERE 1 = 0'))
+    yield name
+    conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+
+
+def bulk_insert(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
+    """Append a frame to a table: COPY on Postgres, batched executemany on SQLite."""
+    if frame.empty:
+        return
+    if is_postgres(conn):
+        _copy_into_postgres(conn, table_name, frame)
+    else:
+        _executemany_into_sqlite(conn, table_name, frame)
+
+
+def _copy_into_postgres(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
+    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    buffer = io.BytesIO()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f'COPY "{table_name}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy:
+        view = buffer.getbuffer()
+        for start in range(0, len(view), 1 << 22):
+            copy.write(view[start:start + (1 << 22)])
+
+
+def _executemany_into_sqlite(conn: Connection, table_name: str, frame: pd.DataFrame, batch: int = 50_000) -> None:
+    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    marks = ", ".join("?" for _ in frame.columns)
+    sql = f'INSERT INTO "{table_name}" ({cols}) VALUES ({marks})'
+    cursor = conn.connection.driver_connection.cursor()
+    for start in range(0, len(frame), batch):
+        cursor.executemany(sql, _sqlite_rows(frame.iloc[start:start + batch]))
+
+
+def _sqlite_rows(frame: pd.DataFrame) -> list[tuple]:
+    out = frame.astype(object).where(frame.notna(), None)
+    for name in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[name]):
+            out[name] = frame[name].dt.strftime("%Y-%m-%d %H:%M:%S.%f").where(frame[name].notna(), None)
+    return list(out.itertuples(index=False, name=None))
+
+
+def read_frame(conn: Connection | Engine, sql: str, params: dict | None = None,
+               parse_dates: Sequence[str] = ()) -> pd.DataFrame:
+    """Run a parametrised SELECT and return a frame."""
+    if isinstance(conn, Engine):
+        with conn.connect() as connection:
+            return read_frame(connection, sql, params, parse_dates)
+    return pd.read_sql_query(text(sql), conn, params=params or {}, parse_dates=list(parse_dates))

@@ -1,0 +1,79 @@
+"""Shared fixtures: isolated homes, a SQLite store and a real Postgres store per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from core.store import make_engine
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "LEADSCORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_required() -> bool:
+    return os.environ.get("LEADSCORE_REQUIRE_POSTGRES", "") not in ("", "0", "false")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own LEADSCORE_HOME and no inherited database or MLflow overrides."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("LEADSCORE_HOME", str(home))
+    monkeypatch.delenv("LEADSCORE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return home
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'leadscore.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """A connection to the real Postgres; skipped (or failed in CI) when it is not reachable."""
+    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 - any connection failure means the same thing here
+        message = f"Postgres not reachable at {POSTGRES_ADMIN_URL}: {type(error).__name__}"
+        if _postgres_required():
+            pytest.fail(message + " (LEADSCORE_REQUIRE_POSTGRES is set)")
+        pytest.skip(message)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """A fresh, empty database on the real Postgres server, dropped afterwards."""
+    name = f"leadscore_test_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with postgres_admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The same test on the embedded default and on the real Postgres."""
+    return request.getfixturevalue(f"{request.param}_engine")
