@@ -86,11 +86,38 @@ lead_scores = Table(
     Column("predicted", SmallInteger, nullable=False),
     Column("previous_score", Float),
     Column("trend", String(10)),
-    Column("reasons_positive", Text),
-    Column("reasons_negative", Text),
+    Column("reasons_positive", Text),  # JSON array of sentences, strongest first
+    Column("reasons_negative", Text),  # JSON array of sentences, strongest first
+    Column("is_current", Boolean, nullable=False),  # the lead's latest score
+    # lead attributes copied at scoring time so the rep's list is one indexed table
+    Column("created_date", DateTime, nullable=False),
+    Column("city_tier", SmallInteger, nullable=False),
+    Column("first_platform_c", Text, nullable=False),
+    Column("first_utm_medium_c", Text, nullable=False),
+    Column("first_utm_source_c", Text, nullable=False),
+    Column("referred_lead", SmallInteger, nullable=False),
     Column("scored_at", DateTime, nullable=False),
     Index("ix_lead_scores_lead_id", LEAD_ID),
-    Index("ix_lead_scores_run_score", "run_id", "score"),
+    Index("ix_lead_scores_current_score", "score", postgresql_where=text("is_current"),
+          sqlite_where=text("is_current")),
+    Index("ix_lead_scores_current_created", "created_date", postgresql_where=text("is_current"),
+          sqlite_where=text("is_current")),
+)
+
+model_versions = Table(
+    "model_versions", metadata,
+    Column("model_name", Text, primary_key=True),
+    Column("version", Text, primary_key=True),
+    Column("mlflow_run_id", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("is_champion", Boolean, nullable=False),
+    Column("promoted", Boolean, nullable=False),
+    Column("decision_reason", Text, nullable=False),
+    Column("metrics_json", Text, nullable=False),  # holdout metrics, refit figures, row counts, window
+    Column("threshold", Float, nullable=False),
+    Column("grade_cutoffs_json", Text, nullable=False),
+    Column("curves_json", Text),  # ROC / PR / calibration points, confusion matrix
+    Column("feature_importance_json", Text),
 )
 
 drift_reports = Table(

@@ -1,0 +1,29 @@
+"""The shared command-line contract of the flows: exit 0 on success, one-line reason otherwise."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from core.errors import BadInputError, NoChampionError
+
+EXIT_BAD_INPUT = 2
+
+
+def quiet_prefect_defaults() -> None:
+    """Local runs: no analytics, a temporary API server unless one is configured."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def run_command(body: Callable[[], object]) -> int:
+    """Run a flow for the command line and turn refusals into one line on stderr."""
+    quiet_prefect_defaults()
+    try:
+        body()
+    except (BadInputError, NoChampionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0

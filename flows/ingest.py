@@ -1,0 +1,48 @@
+"""Ingest flow: python -m flows.ingest PATH... (each file in its own transaction)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from core.config import load_settings
+from core.ingest import IngestSummary, ingest_file
+from core.store import make_engine
+from flows.cli import run_command
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=None)
+def ingest_one(database_url: str, path: Path) -> IngestSummary:
+    """Validate one file and write it in one transaction."""
+    engine = make_engine(database_url)
+    try:
+        return ingest_file(engine, path)
+    finally:
+        engine.dispose()
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(paths: list[str]) -> list[IngestSummary]:
+    """Ingest each file; a bad file is refused whole and stops the run with its reason."""
+    settings = load_settings()
+    summaries = []
+    for path in paths:
+        summary = ingest_one(settings.resolved_database_url(), Path(path))
+        print(summary.line())
+        summaries.append(summary)
+    return summaries
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.ingest", description=__doc__)
+    parser.add_argument("paths", nargs="+", help="CSV files in the raw lead layout")
+    args = parser.parse_args(argv)
+    return run_command(lambda: ingest_flow(args.paths))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
