@@ -11,7 +11,16 @@ from sqlalchemy import Engine, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from core import store
-from core.schema import LABEL, LEAD_ID, RAW_COLUMNS, ROW_NUMBER, ValidatedFile, file_sha256, read_raw_csv, validate_leads
+from core.schema import (
+    LABEL,
+    LEAD_ID,
+    RAW_COLUMNS,
+    ROW_NUMBER,
+    ValidatedFile,
+    file_sha256,
+    read_raw_csv,
+    validate_leads,
+)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from sqlalchemy import (
-    BigInteger, Boolean, Column, DateTime, Engine, Float, ForeignKey, Index, Integer, MetaData,
-    SmallInteger, String, Table, Text, create_engine, event, text,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
 )
 from sqlalchemy.engine import Connection
 

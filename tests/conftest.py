@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,18 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from core.store import make_engine
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Prefect and MLflow keep their state in a throwaway folder and phone nobody."""
+    state = Path(tempfile.mkdtemp(prefix="leadscore-tests-"))
+    os.environ["PREFECT_HOME"] = str(state / "prefect")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["DO_NOT_TRACK"] = "1"
+    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "LEADSCORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -77,3 +90,12 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
 def engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on the embedded default and on the real Postgres."""
     return request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server for the whole session (flow tests request it)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
