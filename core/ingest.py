@@ -17,6 +17,7 @@ from core.schema import (
     RAW_COLUMNS,
     ROW_NUMBER,
     ValidatedFile,
+    check_raw_csv,
     file_sha256,
     read_raw_csv,
     validate_leads,
@@ -46,6 +47,7 @@ class IngestSummary:
 def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> IngestSummary:
     """Ingest a file once; the same bytes again change nothing."""
     now = now or datetime.now()
+    check_raw_csv(path)
     sha = file_sha256(path)
     previous = _batch_with_sha(engine, sha)
     if previous is not None:

@@ -58,16 +58,28 @@ def file_sha256(path: Path) -> str:
 
 
 def read_raw_csv(path: Path) -> tuple[pd.DataFrame, list[list[str]]]:
-    """Read every cell as text; return the frame and the lines that had the wrong number of fields."""
+    """Read every cell as text ("", "nan", "NULL"... mean empty, as the course's pandas read them).
+
+    Returns the frame and the lines that had the wrong number of fields."""
     _check_is_csv_file(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig").fillna("")
         bad_lines: list[list[str]] = []
     except pd.errors.ParserError:
         frame, bad_lines = _read_tolerating_bad_lines(path)
     except (UnicodeDecodeError, pd.errors.EmptyDataError) as error:
         raise BadInputError(f"{path.name} is not a CSV file ({type(error).__name__})") from error
     return _normalise_header(frame, path), bad_lines
+
+
+def check_raw_csv(path: Path) -> None:
+    """Refuse a file whole (missing, empty, not CSV, missing columns) before any work starts."""
+    _check_is_csv_file(path)
+    try:
+        head = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=1)
+    except (UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+        raise BadInputError(f"{path.name} is not a CSV file ({type(error).__name__})") from error
+    _normalise_header(head, path)
 
 
 def _check_is_csv_file(path: Path) -> None:
@@ -90,10 +102,9 @@ def _read_tolerating_bad_lines(path: Path) -> tuple[pd.DataFrame, list[list[str]
         bad_lines.append(fields)
 
     frame = pd.read_csv(
-        path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-        engine="python", on_bad_lines=keep_bad_line,
+        path, dtype=str, encoding="utf-8-sig", engine="python", on_bad_lines=keep_bad_line,
     )
-    return frame, bad_lines
+    return frame.fillna(""), bad_lines
 
 
 def _normalise_header(frame: pd.DataFrame, path: Path) -> pd.DataFrame:

@@ -18,12 +18,25 @@ def quiet_prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
-def run_command(body: Callable[[], object]) -> int:
-    """Run a flow for the command line and turn refusals into one line on stderr."""
+def run_command(body: Callable[[], object], precheck: Callable[[], object] | None = None) -> int:
+    """Run a flow for the command line; refusals (found by precheck before Prefect starts) are one line."""
     quiet_prefect_defaults()
     try:
+        if precheck is not None:
+            precheck()
         body()
     except (BadInputError, NoChampionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
+
+
+def retry_unless_bad_input(task, task_run, state) -> bool:
+    """Prefect retry condition: transient failures retry, refusals of bad input do not."""
+    try:
+        state.result()
+    except (BadInputError, NoChampionError):
+        return False
+    except Exception:  # noqa: BLE001 - anything else may be transient (database, MLflow)
+        return True
+    return True

@@ -11,11 +11,12 @@ from prefect.cache_policies import NO_CACHE
 
 from core.config import load_settings
 from core.ingest import IngestSummary, ingest_file
+from core.schema import check_raw_csv
 from core.store import make_engine
-from flows.cli import run_command
+from flows.cli import retry_unless_bad_input, run_command
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=None)
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
 def ingest_one(database_url: str, path: Path) -> IngestSummary:
     """Validate one file and write it in one transaction."""
     engine = make_engine(database_url)
@@ -41,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.ingest", description=__doc__)
     parser.add_argument("paths", nargs="+", help="CSV files in the raw lead layout")
     args = parser.parse_args(argv)
-    return run_command(lambda: ingest_flow(args.paths))
+    return run_command(lambda: ingest_flow(args.paths), precheck=lambda: _check_files(args.paths))
+
+
+def _check_files(paths: list[str]) -> None:
+    for path in paths:
+        check_raw_csv(Path(path))
 
 
 if __name__ == "__main__":
