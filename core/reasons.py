@@ -1,0 +1,169 @@
+"""Reasons behind a score, in a sales rep's words, fast enough for a million leads.
+
+Exact TreeSHAP (LightGBM `pred_contrib`) costs ~1 ms per lead. Instead we learn, once per run on a
+sample, the mean exact contribution of every feature *value* (a lookup table), and read each
+lead's contributions from the table: a gather, not a tree walk. `agreement_with_exact` measures how
+often the table's top factor equals the exact top factor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MAX_NUMERIC_BUCKETS = 16
+EXACT_BELOW_ROWS = 2_000
+PART_OF_DAY = ((0, 6, "at night"), (6, 12, "in the morning"), (12, 18, "in the afternoon"), (18, 24, "in the evening"))
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class FeatureBuckets:
+    """How one feature's values map to table rows: categories by code, numbers by bucket edges."""
+
+    name: str
+    edges: np.ndarray | None  # None for categorical / small-integer features (value is the key)
+    keys: np.ndarray          # the sorted distinct keys seen in the sample
+    mean_contribution: np.ndarray
+
+    def lookup(self, values: np.ndarray) -> np.ndarray:
+        """Mean contribution for each value (0 for a value never seen in the sample)."""
+        keys = self._keys_of(values)
+        pos = np.clip(np.searchsorted(self.keys, keys), 0, len(self.keys) - 1)
+        found = self.keys[pos] == keys
+        return np.where(found, self.mean_contribution[pos], 0.0)
+
+    def _keys_of(self, values: np.ndarray) -> np.ndarray:
+        numeric = np.nan_to_num(values.astype("float64"), nan=-1.0)
+        if self.edges is None:
+            return numeric
+        return np.searchsorted(self.edges, numeric, side="right").astype("float64")
+
+
+@dataclass(frozen=True)
+class ReasonTable:
+    """Per-feature lookup tables of mean exact contributions, learned from a sample."""
+
+    features: list[FeatureBuckets]
+
+    def contributions(self, matrix: pd.DataFrame) -> np.ndarray:
+        """Approximate per-lead contributions (rows x features), in log-odds."""
+        return np.column_stack([f.lookup(matrix[f.name].to_numpy()) for f in self.features])
+
+
+def exact_contributions(booster, matrix: pd.DataFrame) -> np.ndarray:
+    """LightGBM's exact TreeSHAP contributions, without the bias column."""
+    return np.asarray(booster.predict(matrix, pred_contrib=True))[:, :-1]
+
+
+def learn_reason_table(booster, matrix: pd.DataFrame, categorical: list[str]) -> ReasonTable:
+    """Average exact contributions per feature value on a (small) sample."""
+    exact = exact_contributions(booster, matrix)
+    tables = [_feature_buckets(name, matrix[name].to_numpy(), exact[:, i], name in categorical)
+              for i, name in enumerate(matrix.columns)]
+    return ReasonTable(tables)
+
+
+def _feature_buckets(name: str, values: np.ndarray, contrib: np.ndarray, categorical: bool) -> FeatureBuckets:
+    numeric = np.nan_to_num(values.astype("float64"), nan=-1.0)
+    distinct = np.unique(numeric)
+    edges = None
+    if not categorical and len(distinct) > MAX_NUMERIC_BUCKETS:
+        edges = np.unique(np.quantile(numeric, np.linspace(0, 1, MAX_NUMERIC_BUCKETS + 1)[1:-1]))
+        numeric = np.searchsorted(edges, numeric, side="right").astype("float64")
+    keys, inverse = np.unique(numeric, return_inverse=True)
+    sums = np.bincount(inverse, weights=contrib, minlength=len(keys))
+    counts = np.bincount(inverse, minlength=len(keys))
+    return FeatureBuckets(name, edges, keys, sums / np.maximum(counts, 1))
+
+
+def lead_contributions(booster, table: ReasonTable | None, matrix: pd.DataFrame) -> np.ndarray:
+    """Exact contributions for small batches, the lookup table for large ones."""
+    if table is None or len(matrix) <= EXACT_BELOW_ROWS:
+        return exact_contributions(booster, matrix)
+    return table.contributions(matrix)
+
+
+def agreement_with_exact(booster, table: ReasonTable, matrix: pd.DataFrame) -> dict[str, float]:
+    """How faithful the table is: share of leads whose top factor (and its sign) match exact TreeSHAP."""
+    exact = exact_contributions(booster, matrix)
+    approx = table.contributions(matrix)
+    top_exact, top_approx = np.abs(exact).argmax(axis=1), np.abs(approx).argmax(axis=1)
+    rows = np.arange(len(matrix))
+    same_sign = np.sign(exact[rows, top_exact]) == np.sign(approx[rows, top_exact])
+    return {
+        "top1_agreement": float((top_exact == top_approx).mean()),
+        "top1_in_approx_top3": float(_in_top_k(approx, top_exact, 3).mean()),
+        "top1_sign_agreement": float(same_sign.mean()),
+        "rows": float(len(matrix)),
+    }
+
+
+def _in_top_k(values: np.ndarray, wanted: np.ndarray, k: int) -> np.ndarray:
+    top = np.argsort(-np.abs(values), axis=1)[:, :k]
+    return (top == wanted[:, None]).any(axis=1)
+
+
+def reason_sentences(contrib: np.ndarray, readable: pd.DataFrame, top: int = 3) -> tuple[list[str], list[str]]:
+    """JSON arrays of the strongest positive and negative reasons per lead (vectorised per feature)."""
+    phrases = np.column_stack([_json_phrases_for(name, readable[name]) for name in readable.columns])
+    order = np.argsort(-contrib, axis=1)
+    positive = _json_lists(phrases, contrib, order[:, :top], sign=1.0)
+    negative = _json_lists(phrases, contrib, order[:, ::-1][:, :top], sign=-1.0)
+    return positive, negative
+
+
+def _json_lists(phrases: np.ndarray, contrib: np.ndarray, picks: np.ndarray, sign: float) -> list[str]:
+    rows = np.arange(len(contrib))
+    columns = []
+    for k in range(picks.shape[1]):
+        chosen = picks[:, k]
+        keep = contrib[rows, chosen] * sign > 0
+        columns.append(np.where(keep, phrases[rows, chosen], ""))
+    return ["[" + ", ".join(p for p in parts if p) + "]" for parts in zip(*columns, strict=True)]
+
+
+def _json_phrases_for(name: str, values: pd.Series) -> np.ndarray:
+    """One JSON-quoted sentence per lead for this feature, built once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    texts = np.array([json.dumps(describe(name, value)) for value in uniques], dtype=object)
+    return texts[codes]
+
+
+def describe(name: str, value) -> str:
+    """A feature's value in words a sales rep reads."""
+    if name == "referred_lead":
+        return "referred by a student" if _number(value) == 1 else "not referred by a student"
+    if name == "city_tier":
+        return f"tier-{int(_number(value))} city"
+    if name == "total_leads_droppped":
+        count = int(_number(value))
+        return "first enquiry (no earlier leads)" if count == 0 else f"left {count} earlier lead{'s' * (count != 1)}"
+    if name.endswith("_interaction"):
+        topic = name.removesuffix("_interaction")
+        count = int(_number(value))
+        return f"{count} {topic} interaction{'s' * (count != 1)} on the site" if count else f"no {topic} interactions"
+    if name == "hour":
+        hour = int(_number(value))
+        return "enquired " + next(text for lo, hi, text in PART_OF_DAY if lo <= hour < hi) + f" ({hour:02d}h)"
+    if name == "weekday":
+        return f"enquired on a {WEEKDAYS[int(_number(value)) % 7]}"
+    return _describe_channel(name, value)
+
+
+def _describe_channel(name: str, value) -> str:
+    labels = {"first_platform_c": "platform", "first_utm_medium_c": "medium", "first_utm_source_c": "source"}
+    label = labels.get(name, name.replace("_", " "))
+    if str(value) == "others":
+        return f"came through a rare {label}"
+    return f"came through {label} {value}" if name in labels else f"{label}: {value}"
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0

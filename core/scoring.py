@@ -1,0 +1,210 @@
+"""Nightly scoring: unscored leads -> features -> probability, grade, rank, reasons -> one atomic run.
+
+A run is one database transaction: its scores are staged chunk by chunk (memory stays flat), then
+published with their rank and trend, and the run row is written, all or nothing. The first statement
+of the transaction takes the `run_lock` row, so two runs never score at once (Postgres row lock,
+SQLite write lock); the second one waits, then finds nothing left to score.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, insert, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from core import store
+from core.features import INTERACTION_GROUPS, city_tier, interaction_mapping
+from core.reasons import ReasonTable, lead_contributions, learn_reason_table, reason_sentences
+from core.schema import CODE_COLUMNS, INTERACTION_COLUMNS, LEAD_ID
+
+LOCK_NAME = "score"
+TREND_DELTA = 0.05
+REASON_SAMPLE_ROWS = 3_000
+STAGE_COLUMNS = [c.name for c in store.lead_scores.columns]
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """What a finished run did."""
+
+    run_id: int
+    model_version: str
+    leads_scored: int
+    duration_s: float
+
+    def line(self) -> str:
+        return f"run {self.run_id}: scored {self.leads_scored} leads with model version {self.model_version} in {self.duration_s:.1f} s"
+
+
+class ChunkScorer:
+    """Scores chunks of leads with one model; learns the reason table on the first large chunk."""
+
+    def __init__(self, model, model_version: str, now: datetime) -> None:
+        self.model, self.model_version, self.now = model, model_version, now
+        self.reason_table: ReasonTable | None = None
+
+    def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """Stage rows (rank, trend and run id are filled when the run is published)."""
+        matrix = self.model.features(chunk)
+        scores = np.asarray(self.model.booster.predict(matrix), dtype="float64")
+        positive, negative = reason_sentences(self._contributions(matrix), self.model.readable_features(chunk))
+        return self._stage_rows(chunk, scores, positive, negative)
+
+    def _contributions(self, matrix: pd.DataFrame) -> np.ndarray:
+        if self.reason_table is None and len(matrix) > REASON_SAMPLE_ROWS:
+            sample = matrix.sample(n=REASON_SAMPLE_ROWS, random_state=0)
+            self.reason_table = learn_reason_table(self.model.booster, sample, list(self.model.categorical_features))
+        return lead_contributions(self.model.booster, self.reason_table, matrix)
+
+    def _stage_rows(self, chunk: pd.DataFrame, scores: np.ndarray, positive: list[str], negative: list[str]) -> pd.DataFrame:
+        rows = pd.DataFrame({
+            "run_id": 0, LEAD_ID: chunk[LEAD_ID].to_numpy(), "model_version": self.model_version,
+            "score": scores, "grade": self.model.grades(scores), "rank": 0,
+            "predicted": np.asarray(self.model.predicted(scores), dtype="int16"),
+            "previous_score": np.nan, "trend": None, "reasons_positive": positive, "reasons_negative": negative,
+            "is_current": True, "created_date": chunk["created_date"].to_numpy(),
+            "city_tier": city_tier(chunk["city_mapped"]).astype("int16").to_numpy(),
+        })
+        for column in CODE_COLUMNS:
+            rows[column] = chunk[column].to_numpy()
+        rows["referred_lead"] = chunk["referred_lead"].fillna(0).astype("int16").to_numpy()
+        rows["scored_at"] = self.now
+        return rows[STAGE_COLUMNS]
+
+
+def unscored_leads_sql(rescore_all: bool) -> str:
+    """Leads without a score from this model version (or every lead), interactions summed in SQL."""
+    mapping = interaction_mapping()
+    sums = [
+        " + ".join(f'COALESCE(l."{c}", 0)' for c in INTERACTION_COLUMNS if mapping[c] == group) + f" AS {group}"
+        for group in INTERACTION_GROUPS
+    ]
+    columns = ["l.lead_id", "l.created_date", "l.city_mapped", *(f"l.{c}" for c in CODE_COLUMNS),
+               "l.total_leads_droppped", "l.referred_lead", *sums]
+    sql = f"SELECT {', '.join(columns)} FROM leads l"
+    if not rescore_all:
+        sql += (" WHERE NOT EXISTS (SELECT 1 FROM lead_scores s"
+                " WHERE s.lead_id = l.lead_id AND s.model_version = :version)")
+    return sql
+
+
+def read_unscored(conn: Connection, version: str, rescore_all: bool, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Stream the leads to score in chunks of chunk_rows."""
+    streaming = conn.execution_options(stream_results=True, yield_per=chunk_rows)
+    result = streaming.execute(text(unscored_leads_sql(rescore_all)), {"version": version})
+    columns = list(result.keys())
+    for part in result.partitions():
+        chunk = pd.DataFrame.from_records(part, columns=columns)
+        chunk["created_date"] = pd.to_datetime(chunk["created_date"], format="ISO8601")
+        yield chunk
+
+
+def score_leads(engine: Engine, model, model_name: str, model_version: str, *, rescore_all: bool = False,
+                chunk_rows: int = 200_000, now: datetime | None = None,
+                after_chunk: Callable[[int], None] | None = None) -> ScoringRun:
+    """One atomic scoring run; a failure is recorded as a failed run and nothing else is kept."""
+    now = now or datetime.now()
+    started = time.perf_counter()
+    _ensure_lock_row(engine)
+    try:
+        with engine.begin() as conn:
+            _take_run_lock(conn, now)
+            run_id = _open_run(conn, model_name, model_version, now)
+            scored = _stage_and_publish(conn, ChunkScorer(model, model_version, now), run_id,
+                                        model_version, rescore_all, chunk_rows, after_chunk)
+            duration = time.perf_counter() - started
+            _close_run(conn, run_id, scored, duration)
+    except Exception as error:
+        _record_failed_run(engine, model_name, model_version, now, time.perf_counter() - started, error)
+        raise
+    return ScoringRun(run_id, model_version, scored, duration)
+
+
+def _stage_and_publish(conn: Connection, scorer: ChunkScorer, run_id: int, version: str, rescore_all: bool,
+                       chunk_rows: int, after_chunk: Callable[[int], None] | None) -> int:
+    scored = 0
+    with store.staging_table(conn, store.lead_scores, "stage_scores") as stage:
+        for index, chunk in enumerate(read_unscored(conn, version, rescore_all, chunk_rows)):
+            store.bulk_insert(conn, stage, scorer.score(chunk))
+            scored += len(chunk)
+            if after_chunk is not None:
+                after_chunk(index)
+        if scored:
+            _publish(conn, stage, run_id)
+    return scored
+
+
+def _publish(conn: Connection, stage: str, run_id: int) -> None:
+    """Move staged scores into lead_scores with rank and trend; older scores stop being current."""
+    lead_cols = ["created_date", "city_tier", *CODE_COLUMNS, "referred_lead"]
+    conn.execute(text(
+        f"INSERT INTO lead_scores ({', '.join(STAGE_COLUMNS)}) "
+        f"SELECT :run, s.lead_id, s.model_version, s.score, s.grade, "
+        f"ROW_NUMBER() OVER (ORDER BY s.score DESC, s.lead_id), s.predicted, p.score, "
+        f"CASE WHEN p.score IS NULL THEN NULL WHEN s.score - p.score > :delta THEN 'improving' "
+        f"WHEN p.score - s.score > :delta THEN 'declining' ELSE 'steady' END, "
+        f"s.reasons_positive, s.reasons_negative, TRUE, {', '.join('s.' + c for c in lead_cols)}, s.scored_at "
+        f'FROM "{stage}" s LEFT JOIN lead_scores p ON p.lead_id = s.lead_id AND p.is_current'
+    ), {"run": run_id, "delta": TREND_DELTA})
+    conn.execute(text(
+        f'UPDATE lead_scores SET is_current = FALSE WHERE is_current AND run_id <> :run '
+        f'AND lead_id IN (SELECT lead_id FROM "{stage}")'
+    ), {"run": run_id})
+
+
+def _ensure_lock_row(engine: Engine) -> None:
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(store.run_lock).values(name=LOCK_NAME))
+    except IntegrityError:
+        pass
+
+
+def _take_run_lock(conn: Connection, now: datetime) -> None:
+    """The transaction's first write: held until commit, so a second run waits here."""
+    conn.execute(update(store.run_lock).where(store.run_lock.c.name == LOCK_NAME).values(
+        holder="scoring", acquired_at=now))
+
+
+def _open_run(conn: Connection, model_name: str, model_version: str, now: datetime) -> int:
+    result = conn.execute(insert(store.scoring_runs).values(
+        model_name=model_name, model_version=model_version, started_at=now, status="running", leads_scored=0,
+    ).returning(store.scoring_runs.c.run_id))
+    return int(result.scalar_one())
+
+
+def _close_run(conn: Connection, run_id: int, scored: int, duration: float) -> None:
+    conn.execute(update(store.scoring_runs).where(store.scoring_runs.c.run_id == run_id).values(
+        status="succeeded", leads_scored=scored, duration_s=duration, finished_at=datetime.now()))
+
+
+def _record_failed_run(engine: Engine, model_name: str, model_version: str, now: datetime,
+                       duration: float, error: BaseException) -> None:
+    """A visible trace of the failure for pipeline health; it carries no scores."""
+    message = "".join(traceback.format_exception_only(type(error), error)).strip()[:2000]
+    with engine.begin() as conn:
+        conn.execute(insert(store.scoring_runs).values(
+            model_name=model_name, model_version=model_version, started_at=now, finished_at=datetime.now(),
+            status="failed", leads_scored=0, duration_s=duration, error=message))
+
+
+def drift_sample_sql() -> str:
+    """Every k-th lead of a run by rank: a deterministic sample spread over the whole score range."""
+    return (unscored_leads_sql(rescore_all=True).replace(" FROM leads l", ", s.score, s.predicted FROM leads l")
+            + " JOIN lead_scores s ON s.lead_id = l.lead_id WHERE s.run_id = :run AND (s.rank % :step) = 0")
+
+
+def read_drift_sample(engine: Engine, run_id: int, leads_scored: int, max_rows: int = 50_000) -> pd.DataFrame:
+    """The run's leads (features' inputs, score, predicted), sampled to at most max_rows."""
+    step = max(1, -(-leads_scored // max_rows))
+    frame = store.read_frame(engine, drift_sample_sql(), {"run": run_id, "step": step})
+    frame["created_date"] = pd.to_datetime(frame["created_date"], format="ISO8601")
+    return frame

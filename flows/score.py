@@ -1,0 +1,68 @@
+"""Nightly scoring flow: python -m flows.score [--rescore-all] (grades, reasons, then a drift report)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from core.config import Settings, load_settings
+from core.monitoring import report_run_drift
+from core.registry import Champion, load_champion
+from core.scoring import ScoringRun, score_leads
+from core.store import make_engine
+from flows.cli import retry_unless_bad_input, run_command
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
+def load_champion_model(settings: Settings) -> Champion:
+    """The model carrying the champion alias (MLflow may be briefly unreachable)."""
+    return load_champion(settings)
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def score_unscored_leads(settings: Settings, champion: Champion, rescore_all: bool) -> ScoringRun:
+    """One atomic run; a retry after a crash completes the work (nothing half-written to redo)."""
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        return score_leads(engine, champion.model, settings.model_name, champion.version,
+                           rescore_all=rescore_all, chunk_rows=settings.score_chunk_rows)
+    finally:
+        engine.dispose()
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+def report_drift(settings: Settings, champion: Champion, run: ScoringRun) -> float:
+    """Evidently drift of this run against the champion's training reference."""
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        summary = report_run_drift(engine, champion.model, champion.reference, run)
+    finally:
+        engine.dispose()
+    return summary.share_drifted_columns
+
+
+@flow(name="score", log_prints=True)
+def score_flow(rescore_all: bool = False) -> ScoringRun:
+    """Score every lead the champion has not scored yet, then report drift."""
+    settings = load_settings()
+    champion = load_champion_model(settings)
+    run = score_unscored_leads(settings, champion, rescore_all)
+    print(run.line())
+    if run.leads_scored:
+        share = report_drift(settings, champion, run)
+        print(f"run {run.run_id}: drift report stored, share of drifted columns {share:.2f}")
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.score", description=__doc__)
+    parser.add_argument("--rescore-all", action="store_true", help="score every lead again with the champion")
+    args = parser.parse_args(argv)
+    return run_command(lambda: score_flow(args.rescore_all), precheck=lambda: load_champion(load_settings()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
