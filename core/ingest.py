@@ -131,3 +131,21 @@ def _close_batch(conn: Connection, summary: IngestSummary, now: datetime) -> Non
         loaded=summary.loaded, duplicate=summary.duplicate, rejected=summary.rejected,
         labels_recorded=summary.labels_recorded, finished_at=datetime.now(),
     ))
+
+
+def landing_files(folder: Path) -> list[Path]:
+    """CSV files waiting in a landing folder, oldest first."""
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.csv"), key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def file_away(path: Path, outcome: str, reason: str | None = None) -> Path:
+    """Move a landed file to processed/ or refused/ (with its reason), so the folder only holds new work."""
+    target_dir = path.parent / outcome
+    target_dir.mkdir(exist_ok=True)
+    target = target_dir / path.name
+    path.replace(target)
+    if reason:
+        target.with_suffix(target.suffix + ".reason.txt").write_text(reason + "\n")
+    return target

@@ -10,7 +10,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from core.config import load_settings
-from core.ingest import IngestSummary, ingest_file
+from core.errors import BadInputError
+from core.ingest import IngestSummary, file_away, ingest_file, landing_files
 from core.schema import check_raw_csv
 from core.store import make_engine
 from flows.cli import retry_unless_bad_input, run_command
@@ -35,6 +36,23 @@ def ingest_flow(paths: list[str]) -> list[IngestSummary]:
         summary = ingest_one(settings.resolved_database_url(), Path(path))
         print(summary.line())
         summaries.append(summary)
+    return summaries
+
+
+@flow(name="ingest-landing", log_prints=True)
+def ingest_landing_flow(folder: str | None = None) -> list[IngestSummary]:
+    """Scheduled ingest: every CSV in the landing folder; done files move to processed/, bad ones to refused/."""
+    settings = load_settings()
+    landing = Path(folder) if folder else settings.home / "landing"
+    summaries = []
+    for path in landing_files(landing):
+        try:
+            summaries.append(ingest_one(settings.resolved_database_url(), path))
+            print(summaries[-1].line())
+            file_away(path, "processed")
+        except BadInputError as error:
+            print(f"refused {path.name}: {error}")
+            file_away(path, "refused", str(error))
     return summaries
 
 
