@@ -1,0 +1,60 @@
+"""The ingest flow under Prefect, its command line contract, and the landing-folder schedule."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core import store
+from core.config import Settings
+from flows.ingest import ingest_flow, ingest_landing_flow
+from tests.paths import PROJECT_ROOT, SHARED_DATA
+from tests.samples import real_sample, write_sample
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.ingest", *args], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
+
+
+def _engine():
+    return store.make_engine(Settings().resolved_database_url())
+
+
+def test_flow_ingests_and_summarises(prefect_harness):
+    summaries = ingest_flow([str(SHARED_DATA / "leadscoring_test.csv")])
+    assert [(s.rows_in, s.loaded, s.duplicate, s.rejected) for s in summaries] == [(100, 100, 0, 0)]
+    assert store.read_frame(_engine(), "SELECT count(*) AS n FROM leads")["n"][0] == 100
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "does not exist"), (b"", "is empty"), (b"x,y\n1,2\n", "missing required columns"),
+     (b"\x00\x00PK\x03\x04", "is not a CSV file")],
+)
+def test_cli_refuses_bad_files_with_one_line(tmp_path, content, message):
+    path = tmp_path / "input.csv"
+    if content is not None:
+        path.write_bytes(content)
+    result = _run_cli(str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not (tmp_path / "home" / "leadscore.db").exists() or _count_leads() == 0
+
+
+def _count_leads() -> int:
+    return int(store.read_frame(_engine(), "SELECT count(*) AS n FROM leads")["n"][0])
+
+
+def test_landing_folder_files_are_ingested_or_refused(prefect_harness, tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    write_sample(landing / "good.csv", real_sample(5))
+    (landing / "bad.csv").write_text("a,b\n1,2\n")
+    summaries = ingest_landing_flow(str(landing))
+    assert [s.loaded for s in summaries] == [5]
+    assert (landing / "processed" / "good.csv").exists()
+    assert "missing required columns" in (landing / "refused" / "bad.csv.reason.txt").read_text()
+    assert list(landing.glob("*.csv")) == []
