@@ -97,3 +97,56 @@ def learn_significant_levels(values: pd.Series, coverage: float = 0.9) -> tuple[
     cumulative = shares.cumsum().to_numpy()
     keep = int(np.searchsorted(cumulative, coverage) + 1)
     return tuple(str(level) for level in shares.index[:keep] if level != OTHERS)
+
+
+# ---- model features (fast, vectorised; used by core.model) ----
+
+TIME_FEATURES: tuple[str, ...] = ("created_hour", "created_weekday")
+COURSE_FEATURES: tuple[str, ...] = (
+    "city_tier", *CODE_COLUMNS, "total_leads_droppped", "referred_lead", *INTERACTION_GROUPS,
+)
+MODEL_FEATURES: tuple[str, ...] = (*COURSE_FEATURES, *TIME_FEATURES)
+
+
+def fast_city_tier(city: pd.Series) -> np.ndarray:
+    """City tier computed once per distinct city, so a million rows cost one factorize."""
+    codes, uniques = pd.factorize(city)
+    tiers = np.append(city_tier(pd.Series(uniques, dtype=object)).to_numpy(), DEFAULT_TIER)
+    return tiers[codes]  # code -1 (missing city) picks the appended default tier
+
+
+def level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
+    """Integer code of each value among `levels`; unseen and missing values get the 'others' code (len(levels))."""
+    indexer = pd.Index(list(levels), dtype=object).get_indexer(values.astype(object))
+    return np.where(indexer < 0, len(levels), indexer).astype("int32")
+
+
+def level_names(codes: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
+    """The level string of each code (the last code is 'others')."""
+    return np.array([*levels, OTHERS], dtype=object)[codes]
+
+
+def interaction_aggregates(leads: pd.DataFrame) -> pd.DataFrame:
+    """The five aggregates: taken as given when already summed (scoring sums in SQL), else summed here."""
+    if all(group in leads.columns for group in INTERACTION_GROUPS):
+        return leads[list(INTERACTION_GROUPS)].fillna(0).astype("float64")
+    return interaction_sums(leads).astype("float64")
+
+
+def time_of_day_features(created: pd.Series) -> pd.DataFrame:
+    """Hour of day and weekday (0 = Monday) of lead creation."""
+    stamps = pd.DatetimeIndex(created)
+    return pd.DataFrame({"created_hour": stamps.hour.to_numpy("int32"),
+                         "created_weekday": stamps.weekday.to_numpy("int32")}, index=created.index)
+
+
+def model_feature_frame(leads: pd.DataFrame, levels: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Every model feature as numbers: categoricals as level codes, counts as floats (missing -> 0)."""
+    columns: dict[str, np.ndarray] = {"city_tier": fast_city_tier(leads["city_mapped"])}
+    for column in CODE_COLUMNS:
+        columns[column] = level_codes(leads[column], levels[column])
+    for column in ("total_leads_droppped", "referred_lead"):
+        columns[column] = pd.to_numeric(leads[column], errors="coerce").fillna(0).to_numpy("float64")
+    columns.update(interaction_aggregates(leads).to_dict("series"))
+    columns.update(time_of_day_features(leads["created_date"]).to_dict("series"))
+    return pd.DataFrame({name: np.asarray(values) for name, values in columns.items()}, index=leads.index)
