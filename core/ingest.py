@@ -68,17 +68,26 @@ def _batch_with_sha(engine: Engine, sha: str) -> IngestSummary | None:
 
 
 def _write_batch(conn: Connection, file_name: str, sha: str, validated: ValidatedFile, now: datetime) -> IngestSummary:
+    _serialise_ingests(conn)
     batch_id = _open_batch(conn, file_name, sha, validated.rows_in, now)
     good = validated.good.drop_duplicates(subset=[LEAD_ID], keep="first")
-    with store.staging_table(conn, store.leads, "stage_leads") as stage:
-        store.bulk_insert(conn, stage, _lead_rows(good, batch_id))
-        loaded = _insert_new_leads(conn, stage)
-        labels = _record_labels(conn, stage, batch_id, now) if validated.has_label else 0
+    with store.staging_table(conn, store.lead_labels_stage, "stage_ids") as stage:
+        store.bulk_insert(conn, stage, good[[LEAD_ID, LABEL]])
+        known = _known_lead_ids(conn, stage)
+        new_rows = good.loc[~good[LEAD_ID].isin(known)]
+        store.bulk_insert(conn, "leads", _lead_rows(new_rows, batch_id, now))
+        labels = _record_labels(conn, stage, batch_id, now) if validated.has_label and known else 0
     store.bulk_insert(conn, "rejected_leads", _rejected_rows(validated.rejected, batch_id))
-    summary = IngestSummary(file_name, batch_id, validated.rows_in, loaded,
-                            len(validated.good) - loaded, len(validated.rejected), labels)
-    _close_batch(conn, summary, now)
+    summary = IngestSummary(file_name, batch_id, validated.rows_in, len(new_rows),
+                            len(validated.good) - len(new_rows), len(validated.rejected), labels)
+    _close_batch(conn, summary)
     return summary
+
+
+def _serialise_ingests(conn: Connection) -> None:
+    """Two ingests never interleave (SQLite already serialises writers)."""
+    if store.is_postgres(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('leadscore.ingest'))"))
 
 
 def _open_batch(conn: Connection, file_name: str, sha: str, rows_in: int, now: datetime) -> int:
@@ -89,32 +98,26 @@ def _open_batch(conn: Connection, file_name: str, sha: str, rows_in: int, now: d
     return int(result.scalar_one())
 
 
-def _lead_rows(good: pd.DataFrame, batch_id: int) -> pd.DataFrame:
+def _known_lead_ids(conn: Connection, stage: str) -> set[str]:
+    rows = conn.execute(text(f'SELECT s.lead_id FROM "{stage}" s JOIN leads l ON l.lead_id = s.lead_id'))
+    return {row[0] for row in rows}
+
+
+def _lead_rows(good: pd.DataFrame, batch_id: int, now: datetime) -> pd.DataFrame:
     rows = good[[LEAD_ID, ROW_NUMBER, *RAW_COLUMNS, LABEL]].copy()
     rows.insert(1, "batch_id", batch_id)
+    labelled = rows[LABEL].notna()
+    rows["label_batch_id"] = pd.Series(batch_id, index=rows.index, dtype="Int64").where(labelled)
+    rows["label_recorded_at"] = pd.Series(pd.Timestamp(now), index=rows.index).where(labelled)
     return rows
-
-
-def _insert_new_leads(conn: Connection, stage: str) -> int:
-    cols = ", ".join(f'"{c}"' for c in [LEAD_ID, "batch_id", ROW_NUMBER, *RAW_COLUMNS, LABEL])
-    result = conn.execute(text(
-        f'INSERT INTO leads ({cols}) SELECT {cols} FROM "{stage}" s '
-        f'WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.lead_id = s.lead_id)'
-    ))
-    return int(result.rowcount)
 
 
 def _record_labels(conn: Connection, stage: str, batch_id: int, now: datetime) -> int:
     """Outcomes that arrive for stored leads: a known label is set, an empty one never erases."""
-    conn.execute(text(f'CREATE INDEX "ix_{stage}" ON "{stage}" (lead_id)'))
     result = conn.execute(text(
         f'UPDATE leads SET {LABEL} = s.{LABEL}, label_batch_id = :batch, label_recorded_at = :now '
         f'FROM "{stage}" s WHERE leads.lead_id = s.lead_id AND s.{LABEL} IS NOT NULL '
         f'AND (leads.{LABEL} IS NULL OR leads.{LABEL} <> s.{LABEL})'
-    ), {"batch": batch_id, "now": now})
-    conn.execute(text(
-        f'UPDATE leads SET label_batch_id = :batch, label_recorded_at = :now '
-        f'WHERE batch_id = :batch AND {LABEL} IS NOT NULL AND label_batch_id IS NULL'
     ), {"batch": batch_id, "now": now})
     return int(result.rowcount)
 
@@ -126,7 +129,7 @@ def _rejected_rows(rejected: pd.DataFrame, batch_id: int) -> pd.DataFrame:
     return rows
 
 
-def _close_batch(conn: Connection, summary: IngestSummary, now: datetime) -> None:
+def _close_batch(conn: Connection, summary: IngestSummary) -> None:
     conn.execute(update(store.ingest_batches).where(store.ingest_batches.c.batch_id == summary.batch_id).values(
         loaded=summary.loaded, duplicate=summary.duplicate, rejected=summary.rejected,
         labels_recorded=summary.labels_recorded, finished_at=datetime.now(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from core.errors import BadInputError
 
@@ -36,6 +40,9 @@ LABEL = "app_complete_flag"
 LEAD_ID = "lead_id"
 ROW_NUMBER = "row_number"
 BINARY_COLUMNS: tuple[str, ...] = ("referred_lead",)
+# the tokens pandas reads as missing by default, so "nan" in a file means what it meant to the course
+NA_TOKENS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+             "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 
 
 @dataclass(frozen=True)
@@ -58,18 +65,36 @@ def file_sha256(path: Path) -> str:
 
 
 def read_raw_csv(path: Path) -> tuple[pd.DataFrame, list[list[str]]]:
-    """Read every cell as text ("", "nan", "NULL"... mean empty, as the course's pandas read them).
+    """Read every cell as text; "", "nan", "NULL"... are empty, as the course's pandas read them.
 
-    Returns the frame and the lines that had the wrong number of fields."""
+    Returns the frame and the lines that had the wrong number of fields (quarantined, not lost)."""
     _check_is_csv_file(path)
+    bad_lines: list[list[str]] = []
+
+    def keep_bad_line(row) -> str:
+        bad_lines.append([row.text, f"row has {row.actual_columns} fields, the header has {row.expected_columns}"])
+        return "skip"
+
+    header = _header_names(path)
     try:
-        frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig").fillna("")
-        bad_lines: list[list[str]] = []
-    except pd.errors.ParserError:
-        frame, bad_lines = _read_tolerating_bad_lines(path)
-    except (UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise BadInputError(f"{path.name} is not a CSV file ({type(error).__name__})") from error
-    return _normalise_header(frame, path), bad_lines
+        table = pa_csv.read_csv(
+            path,
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_bad_line, newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in header}, strings_can_be_null=True,
+                quoted_strings_can_be_null=True, null_values=NA_TOKENS),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+        raise BadInputError(f"{path.name} is not a CSV file ({str(error).splitlines()[0][:120]})") from error
+    return _normalise_header(table.to_pandas(), path), bad_lines
+
+
+def _header_names(path: Path) -> list[str]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError as error:
+        raise BadInputError(f"{path.name} is not a CSV file (not UTF-8 text)") from error
 
 
 def check_raw_csv(path: Path) -> None:
@@ -95,18 +120,6 @@ def _check_is_csv_file(path: Path) -> None:
         raise BadInputError(f"{path.name} is not a CSV file (binary content)")
 
 
-def _read_tolerating_bad_lines(path: Path) -> tuple[pd.DataFrame, list[list[str]]]:
-    bad_lines: list[list[str]] = []
-
-    def keep_bad_line(fields: list[str]) -> None:
-        bad_lines.append(fields)
-
-    frame = pd.read_csv(
-        path, dtype=str, encoding="utf-8-sig", engine="python", on_bad_lines=keep_bad_line,
-    )
-    return frame.fillna(""), bad_lines
-
-
 def _normalise_header(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     first = str(frame.columns[0]) if len(frame.columns) else ""
     if first == "" or first.startswith("Unnamed: 0"):
@@ -126,7 +139,7 @@ def validate_leads(raw: pd.DataFrame, now: datetime, bad_lines: list[list[str]] 
     has_label = LABEL in raw.columns
     typed, reasons = _typed_columns(raw, now, has_label)
     is_bad = reasons != ""
-    good = typed.loc[~is_bad].copy()
+    good = typed.loc[~is_bad] if is_bad.any() else typed
     good.insert(0, LEAD_ID, _lead_ids(raw.loc[~is_bad], good))
     rejected = _rejected_rows(raw, reasons, is_bad, bad_lines or [])
     return ValidatedFile(good=good, rejected=rejected, has_label=has_label, rows_in=len(raw) + len(bad_lines or []))
@@ -136,8 +149,8 @@ def _typed_columns(raw: pd.DataFrame, now: datetime, has_label: bool) -> tuple[p
     reasons = pd.Series("", index=raw.index, dtype=object)
     typed: dict[str, pd.Series] = {ROW_NUMBER: pd.Series(np.arange(1, len(raw) + 1), index=raw.index)}
     typed["created_date"] = _parse_created_date(raw["created_date"], now, reasons)
-    city = raw["city_mapped"].str.strip()
-    typed["city_mapped"] = city.where(city != "", None)
+    city, city_empty = _stripped(raw["city_mapped"])
+    typed["city_mapped"] = city.where(~city_empty)
     for column in CODE_COLUMNS:
         typed[column] = _parse_code(raw[column], column, reasons)
     for column in COUNT_COLUMNS:
@@ -151,81 +164,108 @@ def _typed_columns(raw: pd.DataFrame, now: datetime, has_label: bool) -> tuple[p
     else:
         typed[LABEL] = pd.Series(pd.NA, index=raw.index, dtype="Int8")
     if LEAD_ID in raw.columns:
-        _add_reason(reasons, raw[LEAD_ID].str.strip() == "", "lead_id is empty")
+        _add_reason(reasons, _stripped(raw[LEAD_ID])[1], "lead_id is empty")
     return pd.DataFrame(typed), reasons.str.removeprefix("; ")
 
 
-def _add_reason(reasons: pd.Series, mask: pd.Series, text: str | pd.Series) -> None:
+def _add_reason(reasons: pd.Series, mask: pd.Series, prefix: str, value: pd.Series | None = None,
+                suffix: str = "") -> None:
+    """Append a reason to the masked rows; the per-row text is only built for those rows."""
     if not mask.any():
         return
-    piece = text[mask] if isinstance(text, pd.Series) else text
+    piece = prefix if value is None else prefix + value[mask].astype(object).astype(str) + suffix
     reasons.loc[mask] = reasons.loc[mask] + "; " + piece
 
 
+def _stripped(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Text without surrounding spaces, and where it is empty (missing or blank)."""
+    text = values.astype("str").str.strip() if values.dtype != "str" else values.str.strip()
+    return text, (text.isna() | (text == "")).fillna(True).astype(bool)
+
+
 def _parse_created_date(values: pd.Series, now: datetime, reasons: pd.Series) -> pd.Series:
-    text = values.str.strip()
-    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert(None)
-    parsed = parsed.astype("datetime64[us]")
-    _add_reason(reasons, text == "", "created_date is missing")
-    unparsed = parsed.isna() & (text != "")
-    _add_reason(reasons, unparsed, "created_date is not a date: '" + text + "'")
-    future = parsed > pd.Timestamp(now)
-    _add_reason(reasons, future, "created_date is in the future: " + text)
+    text, empty = _stripped(values)
+    parsed = _fast_datetime(text)
+    slow = parsed.isna() & ~empty
+    if slow.any():
+        parsed.loc[slow] = _iso_datetime(text[slow])
+    _add_reason(reasons, empty, "created_date is missing")
+    _add_reason(reasons, parsed.isna() & ~empty, "created_date is not a date: '", text, "'")
+    _add_reason(reasons, parsed > pd.Timestamp(now), "created_date is in the future: ", text)
     return parsed
 
 
+def _fast_datetime(text: pd.Series) -> pd.Series:
+    """The raw layout's own format through Arrow; anything else is left missing for the slow path."""
+    parsed = pc.strptime(pa.array(text, type=pa.string()), format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index).astype("datetime64[us]")
+
+
+def _iso_datetime(text: pd.Series) -> pd.Series:
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    return parsed.dt.tz_convert(None).astype("datetime64[us]")
+
+
 def _parse_code(values: pd.Series, column: str, reasons: pd.Series) -> pd.Series:
-    text = values.str.strip()
-    _add_reason(reasons, text == "", f"{column} is empty")
+    text, empty = _stripped(values)
+    _add_reason(reasons, empty, f"{column} is empty")
     return text
 
 
 def _parse_count(values: pd.Series, column: str, reasons: pd.Series) -> pd.Series:
-    text = values.str.strip()
-    empty = text == ""
-    number = pd.to_numeric(text.where(~empty, None), errors="coerce").astype("float64")
-    _add_reason(reasons, number.isna() & ~empty, f"{column} must be a number, got '" + text + "'")
-    _add_reason(reasons, number < 0, f"{column} must be >= 0, got " + text)
-    _add_reason(reasons, np.isinf(number), f"{column} must be finite, got " + text)
+    text, empty = _stripped(values)
+    number = _to_float(text, empty)
+    _add_reason(reasons, number.isna() & ~empty, f"{column} must be a number, got '", text, "'")
+    _add_reason(reasons, number < 0, f"{column} must be >= 0, got ", text)
+    _add_reason(reasons, np.isinf(number), f"{column} must be finite, got ", text)
     if column in ZERO_IF_EMPTY_COLUMNS:
         number = number.where(~empty, 0.0)
     return number
 
 
+def _to_float(text: pd.Series, empty: pd.Series) -> pd.Series:
+    """Arrow's cast for clean columns (all of them, usually); pandas' tolerant parse otherwise."""
+    if empty.all():
+        return pd.Series(np.nan, index=text.index)
+    try:
+        cast = pc.cast(pa.array(text.where(~empty), type=pa.string()), pa.float64())
+        return pd.Series(cast.to_numpy(zero_copy_only=False), index=text.index)
+    except pa.ArrowInvalid:
+        return pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+
+
 def _require_binary(number: pd.Series, raw: pd.Series, column: str, reasons: pd.Series) -> None:
     bad = number.notna() & (number >= 0) & ~number.isin([0.0, 1.0])
-    _add_reason(reasons, bad, f"{column} must be 0 or 1, got " + raw.str.strip())
+    _add_reason(reasons, bad, f"{column} must be 0 or 1, got ", _stripped(raw)[0])
 
 
 def _lead_ids(raw_good: pd.DataFrame, good: pd.DataFrame) -> pd.Series:
     """The file's lead_id when present, else a hash of the row's content without the label."""
     if LEAD_ID in raw_good.columns:
         return raw_good[LEAD_ID].str.strip()
-    content = good[list(RAW_COLUMNS)].copy()
-    content["created_date"] = content["created_date"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    content = good[list(RAW_COLUMNS)].assign(created_date=good["created_date"].astype("int64"))
     hashed = pd.util.hash_pandas_object(content, index=False, categorize=False)
     return pd.Series(np.char.mod("h%016x", hashed.to_numpy()), index=good.index)
 
 
 def _rejected_rows(raw: pd.DataFrame, reasons: pd.Series, is_bad: pd.Series, bad_lines: list[list[str]]) -> pd.DataFrame:
     bad_raw = raw.loc[is_bad]
-    rows = [json.dumps(record, ensure_ascii=False) for record in bad_raw.to_dict(orient="records")]
+    records = bad_raw.astype(object).where(bad_raw.notna(), None).to_dict(orient="records")
+    rows = [json.dumps(record, ensure_ascii=False) for record in records]
     frame = pd.DataFrame({
         ROW_NUMBER: np.flatnonzero(is_bad.to_numpy()) + 1,
         "raw_row": rows,
         "reason": reasons.loc[is_bad].to_numpy(),
     })
     if bad_lines:
-        frame = pd.concat([frame, _malformed_lines(bad_lines, raw.shape[1])], ignore_index=True)
+        frame = pd.concat([frame, _malformed_lines(bad_lines)], ignore_index=True)
     return frame
 
 
-def _malformed_lines(bad_lines: list[list[str]], expected: int) -> pd.DataFrame:
+def _malformed_lines(bad_lines: list[list[str]]) -> pd.DataFrame:
     return pd.DataFrame({
         ROW_NUMBER: [None] * len(bad_lines),
-        "raw_row": [json.dumps(fields, ensure_ascii=False) for fields in bad_lines],
-        "reason": [f"row has {len(f)} fields, the header has {expected}" for f in bad_lines],
+        "raw_row": [json.dumps(text, ensure_ascii=False) for text, _ in bad_lines],
+        "reason": [reason for _, reason in bad_lines],
     })
 

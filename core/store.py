@@ -53,6 +53,13 @@ leads = Table(
     Index("ix_leads_batch_id", "batch_id"),
 )
 
+# the shape of the narrow staging table an ingest uses to find stored leads and late labels
+lead_labels_stage = Table(
+    "lead_labels_stage", MetaData(),
+    Column(LEAD_ID, String(64)),
+    Column(LABEL, SmallInteger),
+)
+
 ingest_batches = Table(
     "ingest_batches", metadata,
     Column("batch_id", Integer, primary_key=True, autoincrement=True),
@@ -184,11 +191,11 @@ def is_postgres(conn: Connection | Engine) -> bool:
 @contextmanager
 def staging_table(conn: Connection, like: Table, name: str) -> Iterator[str]:
     """A temporary table with the columns of `like`, dropped after success (a rollback discards it on Postgres)."""
-    name = f"{name}_{uuid.uuid4().hex[:10]}"
-    cols = ", ".join(f'"{c.name}"' for c in like.columns)
-    conn.execute(text(f'CREATE TEMPORARY TABLE "{name}" AS SELECT {cols} FROM "{like.name}" WHERE 1 = 0'))
-    yield name
-    conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+    temporary = Table(f"{name}_{uuid.uuid4().hex[:10]}", MetaData(),
+                      *[Column(c.name, c.type) for c in like.columns], prefixes=["TEMPORARY"])
+    temporary.create(conn)
+    yield temporary.name
+    temporary.drop(conn)
 
 
 def bulk_insert(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:

@@ -95,7 +95,7 @@ def test_crash_during_write_rolls_back_everything(engine, tmp_path, monkeypatch)
     def explode(*_args, **_kwargs):
         raise RuntimeError("disk full (injected)")
 
-    monkeypatch.setattr(ingest_module, "_record_labels", explode)
+    monkeypatch.setattr(ingest_module, "_rejected_rows", explode)  # after the leads are written
     with pytest.raises(RuntimeError, match="injected"):
         ingest_file(engine, path)
     assert _table_counts(engine) == (0, 0, 0)

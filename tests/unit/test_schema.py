@@ -1,5 +1,6 @@
 """The raw lead contract: every bad-input rule with the reason a person reads."""
 
+import json
 from datetime import datetime
 
 import pandas as pd
@@ -42,7 +43,8 @@ def test_given_a_rule_broken_when_validated_then_row_rejected_with_reason(tmp_pa
     assert len(result.good) == 4
     assert result.rejected["reason"].tolist() == [reason]
     assert result.rejected["row_number"].tolist() == [3]
-    assert f'"{column}": "{value}"' in result.rejected["raw_row"].iloc[0]
+    raw_value = json.dumps(value) if value else "null"  # an empty cell is stored as null
+    assert f'"{column}": {raw_value}' in result.rejected["raw_row"].iloc[0]
 
 
 def test_given_several_rules_broken_then_every_reason_is_named(tmp_path):
