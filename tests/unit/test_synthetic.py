@@ -1,0 +1,270 @@
+"""The synthetic lead generator: raw layout, determinism, the README's marginals, a real-like label link, drift."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from core.errors import BadInputError
+from core.features import (
+    COURSE_SIGNIFICANT_LEVELS,
+    OTHERS,
+    TIER_1,
+    TIER_2,
+    city_tier,
+    fold_rare_levels,
+    interaction_sums,
+    learn_significant_levels,
+)
+from core.schema import CODE_COLUMNS, INTERACTION_COLUMNS, LABEL, RAW_COLUMNS, read_raw_csv, validate_leads
+from core.synthetic import TAIL_TOWNS, generate_leads, main, write_leads_csv
+from tests.paths import SHARED_DATA
+
+TRAINING_ROWS = 238_964  # the README's cleaned training data: counts below are shares of it
+README_CLEANED_COUNTS = {
+    "first_platform_c": {"Level0": 84_514, "Level3": 41_021, "Level7": 38_261, OTHERS: 30_805, "Level1": 20_296,
+                         "Level2": 13_282, "Level8": 10_785},
+    "first_utm_medium_c": {"Level0": 54_309, "Level2": 27_015, OTHERS: 25_764, "Level6": 23_830, "Level3": 19_856,
+                           "Level4": 18_491, "Level9": 15_582, "Level11": 9_628, "Level5": 8_907, "Level8": 7_377},
+    "first_utm_source_c": {"Level2": 83_088, "Level0": 56_680, OTHERS: 27_901, "Level7": 18_669, "Level4": 15_770,
+                           "Level6": 15_444, "Level16": 11_081, "Level5": 5_483, "Level14": 4_848},
+}
+README_TIER_COUNTS = {1.0: 122_986, 2.0: 42_727, 3.0: 73_251}
+NOW = datetime(2026, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def batch() -> pd.DataFrame:
+    """A training-sized batch (240,000 rows, like the full course data)."""
+    return generate_leads(240_000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def drifted_batch() -> pd.DataFrame:
+    return generate_leads(100_000, seed=11, drifted=True)
+
+
+def _code_number(values: pd.Series) -> pd.Series:
+    return values.str.removeprefix("Level").astype(int)
+
+
+# --- layout and determinism ---------------------------------------------------------------------------------
+
+
+def test_given_a_seed_when_generated_twice_then_frames_identical_and_another_seed_differs():
+    first, again = generate_leads(5_000, seed=3), generate_leads(5_000, seed=3)
+    pd.testing.assert_frame_equal(first, again)
+    other = generate_leads(5_000, seed=4)
+    assert not first.equals(other)
+    assert (first["created_date"] != other["created_date"]).mean() > 0.99
+
+
+def test_given_labelled_and_unlabelled_when_generated_then_raw_columns_in_order_and_label_last():
+    assert list(generate_leads(100).columns) == [*RAW_COLUMNS, LABEL]
+    assert list(generate_leads(100, labelled=False).columns) == list(RAW_COLUMNS)
+
+
+def test_given_a_batch_when_inspected_then_values_look_like_the_raw_files(batch):
+    assert batch["created_date"].str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").all()
+    cities = batch["city_mapped"].dropna()
+    assert (cities == cities.str.lower()).all() and (cities.str.strip() != "").all()
+    for column in CODE_COLUMNS:
+        assert batch[column].str.fullmatch(r"Level\d+").all()
+    numbers = batch[["total_leads_droppped", "referred_lead", *INTERACTION_COLUMNS]]
+    assert (numbers.dtypes == "float64").all()
+    assert set(batch["referred_lead"].dropna().unique()) == {0.0, 1.0}
+    assert batch[LABEL].dtype == np.int64 and set(batch[LABEL].unique()) == {0, 1}
+
+
+def test_given_bad_arguments_when_generated_then_one_line_refusal():
+    with pytest.raises(BadInputError, match="rows must be at least 1"):
+        generate_leads(0)
+    with pytest.raises(BadInputError, match="is before start"):
+        generate_leads(10, start="2022-02-01", end="2021-07-01")
+    with pytest.raises(BadInputError, match="must be dates"):
+        generate_leads(10, start="yesterday")
+
+
+# --- marginals against the README's facts about the full training data ---------------------------------------
+
+
+def test_given_a_training_sized_batch_then_about_half_complete(batch):
+    assert batch[LABEL].mean() == pytest.approx(0.502, abs=0.01)
+
+
+def test_given_a_training_sized_batch_then_city_tiers_match_readme(batch):
+    shares = city_tier(batch["city_mapped"]).value_counts(normalize=True)
+    for tier, count in README_TIER_COUNTS.items():
+        assert shares[tier] == pytest.approx(count / TRAINING_ROWS, abs=0.01)
+    assert batch["city_mapped"].isna().mean() == pytest.approx(9_403 / 240_000, abs=0.003)
+    unlisted = ~batch["city_mapped"].isin([*TIER_1, *TIER_2]) & batch["city_mapped"].notna()
+    assert batch.loc[unlisted, "city_mapped"].nunique() > 150  # tier 3 has a long tail of towns
+    assert not set(TAIL_TOWNS) & {*TIER_1, *TIER_2}
+
+
+@pytest.mark.parametrize("column", CODE_COLUMNS)
+def test_given_a_training_sized_batch_when_folded_like_the_course_then_shares_match_readme(batch, column):
+    folded = fold_rare_levels(batch[column], COURSE_SIGNIFICANT_LEVELS[column]).value_counts(normalize=True)
+    for level, count in README_CLEANED_COUNTS[column].items():
+        assert folded[level] == pytest.approx(count / TRAINING_ROWS, abs=0.006), level
+
+
+@pytest.mark.parametrize(("column", "raw_levels", "most_extra"), [
+    ("first_platform_c", (49, 49), 3), ("first_utm_medium_c", (200, 251), 3), ("first_utm_source_c", (100, 120), 3),
+])
+def test_given_rare_levels_when_significance_learned_then_course_lists_recovered(batch, column, raw_levels, most_extra):
+    levels = batch[column].value_counts(normalize=True)
+    assert raw_levels[0] <= len(levels) <= raw_levels[1]
+    significant = COURSE_SIGNIFICANT_LEVELS[column]
+    assert levels.drop(list(significant)).max() < levels[list(significant)].min()  # each rare level below the cut
+    learned = learn_significant_levels(batch[column], coverage=0.9)
+    assert set(significant) <= set(learned)
+    assert len(learned) - len(significant) <= most_extra
+
+
+def test_given_a_training_sized_batch_then_counts_match_readme(batch):
+    dropped = batch["total_leads_droppped"]
+    assert dropped.mean() == pytest.approx(1.65, abs=0.03)
+    assert 40 <= dropped.max() <= 89  # heavy tail, capped like the real maximum
+    assert (dropped.dropna() >= 1).all() and (dropped.dropna() % 1 == 0).all()
+    assert batch["referred_lead"].mean() == pytest.approx(0.032, abs=0.002)
+    assert dropped.isna().mean() < 0.01
+
+
+def test_given_a_training_sized_batch_then_interactions_almost_all_empty(batch):
+    present = int(batch[list(INTERACTION_COLUMNS)].notna().sum().sum())
+    assert 100 <= present <= 1_000  # a few hundred values in 240k rows: over 99.9% of rows empty
+    assert batch[list(INTERACTION_COLUMNS)].notna().any(axis=1).mean() < 0.001
+    assert (batch[list(INTERACTION_COLUMNS)].stack().dropna() >= 1).all()
+
+
+def test_given_a_training_sized_batch_then_dates_span_the_season_with_a_daily_rhythm(batch):
+    created = pd.to_datetime(batch["created_date"])
+    assert created.min() >= pd.Timestamp("2021-07-01") and created.max() < pd.Timestamp("2022-03-01")
+    assert created.dt.to_period("M").nunique() == 8
+    hours = created.dt.hour.value_counts(normalize=True)
+    assert hours[[14, 15, 16]].mean() > 3 * hours[[0, 1, 22, 23]].mean()  # afternoon peak, quiet nights
+    weekdays = created.dt.weekday.value_counts(normalize=True)
+    assert weekdays.idxmin() == 6 and weekdays[6] == pytest.approx(0.117, abs=0.01)  # Sunday is quietest
+
+
+def test_given_a_batch_then_a_few_leads_repeat_exactly(batch):
+    assert 0 < batch.duplicated().mean() < 0.001
+
+
+# --- the label's link to the features ---------------------------------------------------------------------------
+
+
+def test_given_a_batch_then_completion_follows_the_real_links(batch):
+    label = batch[LABEL]
+    assert label[batch["referred_lead"] == 1].mean() > 0.9
+    assert label[batch["city_mapped"].isna()].mean() < 0.15
+    dropped = batch["total_leads_droppped"]
+    assert label[dropped == 1].mean() < label[dropped == 2].mean() - 0.1
+    hour = pd.to_datetime(batch["created_date"]).dt.hour
+    assert label[hour.between(14, 17)].mean() < label[hour.between(6, 11)].mean() - 0.08
+    by_platform = label.groupby(batch["first_platform_c"]).mean()
+    assert by_platform["Level0"] > by_platform["Level7"] + 0.3
+
+
+def _quick_model_auc(raw: pd.DataFrame) -> float:
+    """LightGBM (200 trees) on the course features, 80% train / 20% test: the AUC on the test part."""
+    train, test = train_test_split(raw, test_size=0.2, random_state=0, stratify=raw[LABEL])
+    model = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=31, random_state=0, n_jobs=2,
+                               verbose=-1)
+    model.fit(_quick_features(train), train[LABEL])
+    return float(roc_auc_score(test[LABEL], model.predict_proba(_quick_features(test))[:, 1]))
+
+
+def _quick_features(raw: pd.DataFrame) -> pd.DataFrame:
+    created = pd.to_datetime(raw["created_date"])
+    features = pd.DataFrame({"city_tier": city_tier(raw["city_mapped"])}, index=raw.index)
+    for column, significant in COURSE_SIGNIFICANT_LEVELS.items():
+        features[column] = pd.Categorical(fold_rare_levels(raw[column], significant), categories=[*significant, OTHERS])
+    features["total_leads_droppped"] = raw["total_leads_droppped"].astype(float).fillna(0)
+    features["referred_lead"] = raw["referred_lead"].astype(float).fillna(0)
+    features = pd.concat([features, interaction_sums(raw)], axis=1)
+    return features.assign(hour=created.dt.hour, weekday=created.dt.weekday)
+
+
+def test_given_40k_leads_when_a_quick_model_is_trained_then_auc_is_like_the_real_data():
+    synthetic_auc = _quick_model_auc(generate_leads(40_000, seed=5))
+    assert 0.78 <= synthetic_auc <= 0.86
+    real = pd.read_csv(SHARED_DATA / "leads_labelled_dev.csv", index_col=0)
+    assert synthetic_auc == pytest.approx(_quick_model_auc(real), abs=0.05)
+
+
+# --- the drifted batch -------------------------------------------------------------------------------------------
+
+
+def test_given_drifted_when_generated_then_platform_level10_surges(batch, drifted_batch):
+    assert (batch["first_platform_c"] == "Level10").mean() == pytest.approx(0.014, abs=0.002)
+    assert (drifted_batch["first_platform_c"] == "Level10").mean() == pytest.approx(0.15, abs=0.01)
+    assert (drifted_batch["first_platform_c"] == "Level7").mean() < 0.06  # 16% in training
+
+
+def test_given_drifted_when_generated_then_medium_codes_unseen_in_training_appear(batch, drifted_batch):
+    assert _code_number(batch["first_utm_medium_c"]).max() <= 250
+    unseen = ~drifted_batch["first_utm_medium_c"].isin(set(batch["first_utm_medium_c"]))
+    assert unseen.mean() == pytest.approx(0.02, abs=0.005)
+    assert _code_number(drifted_batch["first_utm_medium_c"]).max() == 312
+
+
+def test_given_drifted_when_folded_then_others_share_grows(batch, drifted_batch):
+    significant = COURSE_SIGNIFICANT_LEVELS["first_utm_source_c"]
+    others = [(fold_rare_levels(b["first_utm_source_c"], significant) == OTHERS).mean() for b in (batch, drifted_batch)]
+    assert others[1] > others[0] + 0.15
+
+
+# --- the CSV and its ingestion ------------------------------------------------------------------------------------
+
+
+def test_given_a_generated_file_when_validated_then_no_row_rejected(tmp_path):
+    frame = generate_leads(20_000, seed=2)
+    path = tmp_path / "leads.csv"
+    write_leads_csv(frame, path)
+    raw, bad_lines = read_raw_csv(path)
+    validated = validate_leads(raw, NOW, bad_lines)
+    assert bad_lines == [] and len(validated.rejected) == 0
+    assert len(validated.good) == 20_000 and validated.has_label
+    assert validated.good[LABEL].sum() == frame[LABEL].sum()
+    assert validated.good["total_leads_droppped"].sum() == pytest.approx(frame["total_leads_droppped"].sum())
+
+
+def test_given_a_frame_when_written_then_raw_layout_without_index_and_empty_cells(tmp_path):
+    path = tmp_path / "leads.csv"
+    write_leads_csv(generate_leads(50, seed=1, labelled=False), path)
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(RAW_COLUMNS)
+    assert len(lines) == 51
+    fields = lines[1].split(",")
+    assert len(fields) == len(RAW_COLUMNS) and fields[5].endswith(".0") and fields[6] in ("0.0", "1.0")
+    assert fields[-1] == "" and '"' not in path.read_text()
+
+
+def test_given_missing_columns_when_written_then_refused_and_nothing_written(tmp_path):
+    path = tmp_path / "leads.csv"
+    with pytest.raises(BadInputError, match="missing columns"):
+        write_leads_csv(generate_leads(10).drop(columns=["city_mapped"]), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_given_the_command_line_when_run_then_file_written_and_one_line_printed(tmp_path, capsys):
+    path = tmp_path / "out" / "drifted.csv"
+    assert main(["--rows", "300", "--seed", "7", "--out", str(path), "--drifted", "--unlabelled"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and "300" in printed[0] and str(path) in printed[0]
+    written = pd.read_csv(path)
+    assert list(written.columns) == list(RAW_COLUMNS) and len(written) == 300
+
+
+def test_given_bad_rows_on_the_command_line_then_exit_2_with_one_line(tmp_path, capsys):
+    assert main(["--rows", "0", "--out", str(tmp_path / "x.csv")]) == 2
+    assert capsys.readouterr().err.strip() == "error: rows must be at least 1, got 0"
+    assert not (tmp_path / "x.csv").exists()
