@@ -1,0 +1,1 @@
+"""Streamlit app: layout only; every SQL statement lives in dashboard.queries."""

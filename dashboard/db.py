@@ -1,0 +1,71 @@
+"""The dashboard's one read-only database engine per process, and cached calls into the queries module."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
+
+from core.config import Settings
+from dashboard import queries
+
+DASHBOARD_URL_ENV = "LEADSCORE_DASHBOARD_DATABASE_URL"
+CACHE_SECONDS = 120
+
+
+def database_url() -> str:
+    """LEADSCORE_DASHBOARD_DATABASE_URL (the read-only role) if set, else the platform's database."""
+    return os.environ.get(DASHBOARD_URL_ENV) or Settings().resolved_database_url()
+
+
+def shown_url(url: str) -> str:
+    """The URL without its password, for captions and messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+@st.cache_resource(show_spinner=False)
+def engine_for(url: str) -> Engine:
+    """One pooled engine per URL and process; it never creates tables and refuses to write."""
+    path = sqlite_path(url)
+    if path is not None:
+        uri = f"{path.as_uri()}?mode=ro"
+        return create_engine(url, poolclass=QueuePool, creator=lambda: sqlite3.connect(
+            uri, uri=True, timeout=30, check_same_thread=False))
+    if make_url(url).get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True,
+                             connect_args={"options": "-c default_transaction_read_only=on"})
+    return create_engine(url, pool_pre_ping=True)
+
+
+def open_engine() -> Engine | None:
+    """The engine for the configured database, or None when its SQLite file does not exist yet."""
+    url = database_url()
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return None
+    return engine_for(url)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _cached_call(url: str, query_name: str, args: tuple) -> Any:
+    return getattr(queries, query_name)(engine_for(url), *args)
+
+
+def cached(query: Callable[..., Any], *args: Any) -> Any:
+    """A heavy aggregate from the queries module, cached for a couple of minutes per database."""
+    return _cached_call(database_url(), query.__name__, args)

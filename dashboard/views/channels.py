@@ -1,0 +1,152 @@
+"""Channels (sales manager): volume, score, grade mix and actual L2AC by channel, over weeks and score bands."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import channel_stats, db, empty_states, queries, style
+from dashboard.queries import FilterOptions
+
+TOP_CHANNELS = 15
+TREND_LINES = 6
+GRADE_SHARES = {f"share_{g.lower()}": g for g in style.GRADES}
+
+
+def sidebar(options: FilterOptions) -> tuple[str, date, date]:
+    """Which breakdown and which created-date window."""
+    st.sidebar.header("Channels")
+    dimension = st.sidebar.radio("Break down by", list(queries.DIMENSIONS), key="dimension")
+    picked = st.sidebar.date_input("Leads created between", value=(options.first_created, options.last_created),
+                                   min_value=options.first_created, max_value=options.last_created, key="window")
+    picked = tuple(picked) if isinstance(picked, list | tuple) else (picked,)
+    start = picked[0] if picked else options.first_created
+    end = picked[1] if len(picked) > 1 else options.last_created
+    return dimension, start, end
+
+
+def headline(grades: pd.DataFrame) -> None:
+    """Leads, mean score and actual L2AC over the window."""
+    leads, known = int(grades["leads"].sum()), int(grades["with_outcome"].sum())
+    mean = float((grades["mean_score"].astype(float) * grades["leads"]).sum() / leads) if leads else None
+    cards = st.columns(4)
+    cards[0].metric("Leads", f"{leads:,}")
+    cards[1].metric("Mean score", "n/a" if mean is None else f"{mean:.3f}")
+    cards[2].metric("Leads with a known outcome", f"{known:,}")
+    cards[3].metric("Actual L2AC", style.share(grades["completed"].sum() / known if known else None))
+
+
+def volume_chart(top: pd.DataFrame, dimension: str) -> go.Figure:
+    """Stacked bars: lead volume per channel split by grade."""
+    order = top.sort_values("leads")
+    figure = go.Figure([go.Bar(y=order["channel"], x=order[f"grade_{g.lower()}"], name=g, orientation="h",
+                               marker_color=style.GRADE_COLOURS[g]) for g in style.GRADES])
+    figure.update_layout(barmode="stack", title=f"Lead volume and grade mix by {dimension.lower()}",
+                         xaxis_title="leads", legend_traceorder="normal")
+    figure.update_yaxes(type="category")
+    return style.tidy(figure, height=420)
+
+
+def conversion_chart(top: pd.DataFrame, dimension: str) -> go.Figure:
+    """Grouped bars: mean score next to the actual L2AC of each channel."""
+    figure = go.Figure([
+        go.Bar(y=top["channel"], x=top["mean_score"], name="mean score", orientation="h", marker_color="#4575b4"),
+        go.Bar(y=top["channel"], x=top["l2ac"], name="actual L2AC", orientation="h", marker_color="#fdae61"),
+    ])
+    figure.update_layout(barmode="group", title=f"Mean score vs actual L2AC by {dimension.lower()}")
+    figure.update_yaxes(categoryorder="array", categoryarray=list(top["channel"])[::-1], type="category")
+    figure.update_xaxes(range=[0, 1], tickformat=".0%")
+    return style.tidy(figure, height=420)
+
+
+def junk_chart(summary: pd.DataFrame, dimension: str) -> go.Figure:
+    """Where junk comes from: share of grade D per channel, worst first."""
+    worst = summary.nlargest(TOP_CHANNELS, "share_d").sort_values("share_d")
+    labels = [f"{d:,} of {n:,}" for d, n in zip(worst["grade_d"], worst["leads"], strict=True)]
+    figure = px.bar(worst, y="channel", x="share_d", orientation="h", text=labels,
+                    title=f"Where junk comes from: share of grade D by {dimension.lower()}",
+                    labels={"share_d": "share of grade D", "channel": ""}, color_discrete_sequence=["#d73027"])
+    figure.update_yaxes(type="category")
+    figure.update_xaxes(tickformat=".0%", range=[0, 1])
+    return style.tidy(figure, height=420)
+
+
+def band_chart(bands: pd.DataFrame) -> go.Figure:
+    """Actual L2AC per score band: a working score climbs from left to right."""
+    figure = px.bar(bands, x="band", y="l2ac", text=bands["with_outcome"].map(lambda n: f"n={n:,}"),
+                    title="Does the score work? Actual L2AC by score band",
+                    labels={"band": "score band", "l2ac": "actual L2AC (known outcomes)"},
+                    color_discrete_sequence=["#4575b4"])
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(tickformat=".0%", range=[0, 1])
+    return style.tidy(figure)
+
+
+def weekly_charts(weekly: pd.DataFrame, summary: pd.DataFrame, dimension: str) -> tuple[go.Figure, go.Figure]:
+    """Weekly volume per channel (largest few) and weekly mean score vs actual L2AC."""
+    keep = list(summary["channel"].head(TREND_LINES))
+    folded = channel_stats.fold_small_channels(weekly, keep)
+    volume = px.line(folded, x="week", y="leads", color="channel", markers=True,
+                     title=f"Leads per week by {dimension.lower()}", labels={"week": "week starting"})
+    totals = channel_stats.weekly_totals(weekly).melt(id_vars="week", value_vars=["mean_score", "l2ac"],
+                                                      var_name="measure", value_name="value")
+    totals["measure"] = totals["measure"].map({"mean_score": "mean score", "l2ac": "actual L2AC"})
+    quality = px.line(totals, x="week", y="value", color="measure", markers=True,
+                      title="Mean score vs actual L2AC per week", labels={"week": "week starting", "value": ""})
+    quality.update_yaxes(tickformat=".0%", range=[0, 1])
+    return style.tidy(volume), style.tidy(quality)
+
+
+def numbers(frame: pd.DataFrame, title: str, key: str) -> None:
+    """The numbers behind a chart, one click away."""
+    with st.expander(title):
+        st.dataframe(frame, hide_index=True, key=key)
+
+
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The per-channel numbers with readable headers."""
+    columns = {"channel": "channel", "leads": "leads", "mean_score": "mean score", "grade_a": "A", "grade_b": "B",
+               "grade_c": "C", "grade_d": "D", "share_d": "share D", "with_outcome": "known outcomes",
+               "completed": "completed", "l2ac": "actual L2AC"}
+    return summary[list(columns)].rename(columns=columns)
+
+
+def main() -> None:
+    """The page."""
+    st.title("Channels")
+    empty_states.require(("lead_scores",), empty_states.NO_SCORES)
+    st.caption("Which channels bring leads that complete an application. Actual L2AC counts only leads whose "
+               "outcome is already known.")
+    dimension, start, end = sidebar(db.cached(queries.filter_options))
+    grades = db.cached(queries.grade_conversion, start, end)
+    headline(grades)
+    raw = db.cached(queries.channel_summary, dimension, start, end)
+    summary = channel_stats.with_rates(channel_stats.channel_labels(raw, dimension))
+    if summary.empty:
+        st.info("No leads were created in this window: widen the dates in the sidebar.")
+        return
+    top = summary.head(TOP_CHANNELS)
+    left, right = st.columns(2)
+    left.plotly_chart(volume_chart(top, dimension), key="volume_chart")
+    right.plotly_chart(conversion_chart(top, dimension), key="conversion_chart")
+    numbers(summary_table(summary), f"Numbers by {dimension.lower()} ({len(summary)} rows)", "summary_numbers")
+    bands = channel_stats.band_labels(channel_stats.with_rates(db.cached(queries.score_band_conversion, start, end)))
+    left, right = st.columns(2)
+    left.plotly_chart(junk_chart(summary, dimension), key="junk_chart")
+    right.plotly_chart(band_chart(bands), key="band_chart")
+    numbers(bands[["band", "leads", "mean_score", "with_outcome", "completed", "l2ac"]], "Numbers by score band",
+            "band_numbers")
+    st.subheader("Over the weeks")
+    weekly = channel_stats.channel_labels(db.cached(queries.weekly_channel_trend, dimension, start, end), dimension)
+    volume, quality = weekly_charts(weekly, summary, dimension)
+    left, right = st.columns(2)
+    left.plotly_chart(volume, key="weekly_volume_chart")
+    right.plotly_chart(quality, key="weekly_quality_chart")
+    numbers(weekly, "Numbers by week", "weekly_numbers")
+
+
+main()

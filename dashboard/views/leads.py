@@ -1,0 +1,180 @@
+"""Leads (sales rep): the ranked call list with filters, paging, CSV export and one lead's detail."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard import db, empty_states, lead_list, queries, stored_json, style
+from dashboard.queries import FilterOptions, LeadFilters
+
+PAGE_SIZES = (25, 50, 100, 200)
+TABLE_ROWS_SHOWN = 20
+TABLE_ROW_PX = 35
+
+
+def date_range(options: FilterOptions) -> tuple[date | None, date | None]:
+    """The created-date filter; a half-picked range filters from its first day."""
+    if options.first_created is None:
+        return None, None
+    picked = st.sidebar.date_input("Created between", value=(options.first_created, options.last_created),
+                                   min_value=options.first_created, max_value=options.last_created, key="created")
+    picked = tuple(picked) if isinstance(picked, list | tuple) else (picked,)
+    return (picked[0] if picked else None), (picked[1] if len(picked) > 1 else None)
+
+
+def sidebar_filters(options: FilterOptions) -> LeadFilters:
+    """The rep's filters, all in the sidebar."""
+    side = st.sidebar
+    side.header("Filter leads")
+    grades = side.multiselect("Grade", style.GRADES, key="grades", placeholder="All grades")
+    created_from, created_to = date_range(options)
+    tiers = side.multiselect("City tier", options.city_tiers, format_func=style.tier, key="tiers",
+                             placeholder="All tiers")
+    sources = side.multiselect("UTM source", options.sources, key="sources", placeholder="All sources")
+    mediums = side.multiselect("UTM medium", options.mediums, key="mediums", placeholder="All mediums")
+    platforms = side.multiselect("Platform", options.platforms, key="platforms", placeholder="All platforms")
+    min_score = side.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="min_score")
+    new_only = side.toggle("New since yesterday", key="new_only",
+                           help="Leads scored for the first time in the last 24 hours")
+    return LeadFilters(
+        grades=tuple(grades), city_tiers=tuple(int(t) for t in tiers), sources=tuple(sources),
+        mediums=tuple(mediums), platforms=tuple(platforms), created_from=created_from, created_to=created_to,
+        min_score=min_score or None, new_since=datetime.now() - timedelta(days=1) if new_only else None)
+
+
+def grade_summary(counts: dict[str, int]) -> int:
+    """Metric cards: how many leads match, and how many of each grade."""
+    total = sum(counts.values())
+    cards = st.columns(5)
+    cards[0].metric("Leads matching", f"{total:,}")
+    for card, grade in zip(cards[1:], style.GRADES, strict=True):
+        card.metric(f"Grade {grade}", f"{counts.get(grade, 0):,}")
+    return total
+
+
+def lead_table(engine: Engine, filters: LeadFilters, total: int) -> pd.DataFrame:
+    """One page of the list, paged and sorted in SQL."""
+    controls = st.columns([2, 1, 3])
+    sort = controls[0].selectbox("Order", list(queries.SORTS), key="sort")
+    size = controls[1].selectbox("Per page", PAGE_SIZES, index=1, key="page_size")
+    table_slot = st.container()
+    pages = max(1, -(-total // size))
+    page_no = st.pagination(pages, key=f"page-{_list_identity(filters, sort, size)}")
+    rows = queries.lead_page(engine, filters, sort, limit=size, offset=(page_no - 1) * size)
+    first = (page_no - 1) * size + 1
+    table_slot.caption(f"Showing {first:,}-{first + len(rows) - 1:,} of {total:,}, {sort.lower()}.")
+    table_slot.dataframe(lead_list.styled(lead_list.table(rows)), hide_index=True, key="lead_table",
+                         height=TABLE_ROW_PX * (min(len(rows), TABLE_ROWS_SHOWN) + 1) + 3, column_config={
+        "Grade": st.column_config.TextColumn("Grade", width=60),
+        "Score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0, format="%.3f", width=120),
+        "Rank": st.column_config.NumberColumn("Rank", width=60),
+        "Trend": st.column_config.TextColumn("Trend", width=100),
+        "Why": st.column_config.TextColumn("Why (top reasons)", width=520),
+        "Created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
+        "City tier": st.column_config.NumberColumn("City tier", width=70),
+    })
+    export_button(engine, filters, sort, total)
+    return rows
+
+
+def _list_identity(filters: LeadFilters, sort: str, size: int) -> int:
+    """Changes when the list changes, so paging restarts at page 1 (the moving 'since' is ignored)."""
+    return hash((replace(filters, new_since=None), filters.new_since is not None, sort, size))
+
+
+def export_button(engine: Engine, filters: LeadFilters, sort: str, total: int) -> None:
+    """CSV of the filtered list; the query itself is capped, and runs only when clicked."""
+    rows = min(total, queries.EXPORT_MAX_ROWS)
+    st.download_button(f"Download these {rows:,} leads as CSV", key="export", mime="text/csv",
+                       file_name=f"leads-{date.today():%Y%m%d}.csv", on_click="ignore",
+                       icon=":material/download:",
+                       data=lambda: lead_list.csv_bytes(queries.export_leads(engine, filters, sort)))
+    if total > queries.EXPORT_MAX_ROWS:
+        st.caption(f"The export holds the first {queries.EXPORT_MAX_ROWS:,} in this order: narrow the filters "
+                   "for the rest.")
+
+
+def chosen_lead(rows: pd.DataFrame) -> str | None:
+    """The lead to explain: typed in, else picked from this page."""
+    left, right = st.columns(2)
+    labels = {row["lead_id"]: lead_list.lead_label(row) for _, row in rows.iterrows()}
+    picked = left.selectbox("Lead on this page", list(labels), format_func=labels.get, key="detail_pick")
+    typed = right.text_input("Or look up a lead id", key="detail_id", max_chars=64).strip()
+    return typed or picked
+
+
+def lead_detail(engine: Engine, lead_id: str) -> None:
+    """Everything behind one lead's score: grade, all reasons, outcome and score history."""
+    current = queries.lead_current(engine, lead_id)
+    if current.empty:
+        st.warning(f"No current score for lead id `{lead_id}`.", icon=":material/search_off:")
+        return
+    lead = current.iloc[0]
+    cards = st.columns(5)
+    cards[0].metric("Grade", str(lead["grade"]))
+    cards[1].metric("Score", f"{lead['score']:.3f}", delta=_score_change(lead), delta_color="normal")
+    cards[2].metric("Rank in its run", f"{int(lead['rank']):,}")
+    cards[3].metric("Trend", style.trend(lead["trend"]))
+    cards[4].metric("Outcome", _outcome(lead["app_complete_flag"]))
+    st.caption(f"Created {lead['created_date']:%Y-%m-%d %H:%M} · city {lead['city_mapped'] or 'unknown'} "
+               f"({style.tier(lead['city_tier'])}) · platform {lead['first_platform_c']} · medium "
+               f"{lead['first_utm_medium_c']} · source {lead['first_utm_source_c']} · model {lead['model_version']}")
+    reasons(lead)
+    history(engine, lead_id)
+
+
+def _score_change(lead: pd.Series) -> str | None:
+    previous = lead["previous_score"]
+    return None if pd.isna(previous) else f"{lead['score'] - previous:+.3f} since last run"
+
+
+def _outcome(flag: object) -> str:
+    if flag is None or pd.isna(flag):
+        return "not known yet"
+    return "applied" if int(flag) == 1 else "did not apply"
+
+
+def reasons(lead: pd.Series) -> None:
+    """All reasons, strongest first, in the rep's words."""
+    left, right = st.columns(2)
+    left.markdown("**Why it scores high**")
+    left.markdown("\n".join(f"- {r}" for r in stored_json.reasons(lead["reasons_positive"])) or "_none recorded_")
+    right.markdown("**What holds it back**")
+    right.markdown("\n".join(f"- {r}" for r in stored_json.reasons(lead["reasons_negative"])) or "_none recorded_")
+
+
+def history(engine: Engine, lead_id: str) -> None:
+    """The lead's score over scoring runs."""
+    runs = queries.lead_history(engine, lead_id)
+    figure = px.line(runs, x="scored_at", y="score", markers=True, hover_data=["run_id", "grade", "model_version"],
+                     title="Score history", range_y=[0, 1], labels={"scored_at": "scored at"})
+    st.plotly_chart(style.tidy(figure, height=280), key="lead_history")
+    with st.expander(f"Score history table ({len(runs)} runs)"):
+        st.dataframe(runs, hide_index=True)
+
+
+def main() -> None:
+    """The page."""
+    st.title("Leads to call")
+    engine, _ = empty_states.require(("lead_scores",), empty_states.NO_SCORES)
+    st.caption("Every lead's latest score, best first. Grade A leads are the most likely to complete an application.")
+    options = db.cached(queries.filter_options)
+    filters = sidebar_filters(options)
+    total = grade_summary(queries.grade_counts(engine, filters))
+    if total == 0:
+        st.info("No lead matches these filters: loosen them in the sidebar.", icon=":material/filter_alt_off:")
+        return
+    rows = lead_table(engine, filters, total)
+    st.subheader("Lead detail")
+    lead_id = chosen_lead(rows)
+    if lead_id:
+        lead_detail(engine, lead_id)
+
+
+main()

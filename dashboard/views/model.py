@@ -1,0 +1,171 @@
+"""Model (data team): the champion, its holdout evaluation, and every version with why it was or wasn't promoted."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import empty_states, queries, stored_json, style
+
+MISSION_BARS = {"auc": 0.75, "precision": 0.65, "recall": 0.75}
+CARDS = (("AUC", "auc"), ("Precision", "precision"), ("Recall", "recall"), ("F1", "f1"),
+         ("Accuracy", "accuracy"), ("PR AUC", "pr_auc"), ("Brier score", "brier"))
+
+
+def version_label(row: pd.Series) -> str:
+    """'v3 · champion' / 'v2 · promoted' / 'v4 · not promoted'."""
+    status = "champion" if row["is_champion"] else ("promoted" if row["promoted"] else "not promoted")
+    return f"version {row['version']} · {status} · {row['created_at']:%Y-%m-%d %H:%M}"
+
+
+def champion_banner(versions: pd.DataFrame) -> None:
+    """Who is serving the nightly scores, and why."""
+    champions = versions[versions["is_champion"]]
+    if champions.empty:
+        st.warning("No champion: no version has cleared the mission bars yet, so nothing scores leads.",
+                   icon=":material/warning:")
+        return
+    top = champions.iloc[0]
+    st.success(f"Champion: **{top['model_name']} version {top['version']}** (MLflow run `{top['mlflow_run_id']}`), "
+               f"registered {top['created_at']:%Y-%m-%d %H:%M}. Decision: {top['decision_reason']}",
+               icon=":material/trophy:")
+
+
+def metric_cards(metrics: dict[str, object]) -> None:
+    """Holdout metrics; the three mission bars show their margin."""
+    cards = st.columns(len(CARDS))
+    for card, (label, key) in zip(cards, CARDS, strict=True):
+        value, bar = metrics.get(key), MISSION_BARS.get(key)
+        delta = f"{value - bar:+.3f} vs bar {bar}" if bar is not None and isinstance(value, int | float) else None
+        card.metric(label, stored_json.show(value), delta=delta)
+
+
+def facts(row: pd.Series, metrics: dict[str, object]) -> None:
+    """Threshold, grade cut-offs, data window and the MLflow run."""
+    cutoffs = stored_json.grade_cutoffs(row["grade_cutoffs_json"])
+    cutoff_text = ", ".join(f"{g} ≥ {v:.3f}" for g, v in sorted(cutoffs.items())) or "n/a"
+    st.markdown(
+        f"**Threshold** {row['threshold']:.3f} (a lead at or above it is predicted to apply) · "
+        f"**Grades** {cutoff_text} · **Training rows** {stored_json.show(metrics['train_rows'])} · "
+        f"**Holdout rows** {stored_json.show(metrics['holdout_rows'])} · **Holdout window** "
+        f"{stored_json.show(metrics['holdout_start'])} to {stored_json.show(metrics['holdout_end'])} · "
+        f"**MLflow run** `{row['mlflow_run_id']}`")
+
+
+def confusion_chart(matrix: list[list[int]] | None) -> go.Figure | None:
+    """The holdout confusion matrix at the threshold."""
+    if matrix is None:
+        return None
+    labels = ["did not apply", "applied"]
+    figure = px.imshow(matrix, x=[f"predicted {x}" for x in labels], y=[f"actual: {y}" for y in labels],
+                       text_auto=",", color_continuous_scale="Blues", title="Confusion matrix (holdout)")
+    figure.update_coloraxes(showscale=False)
+    return style.tidy(figure)
+
+
+def curve_chart(raw: object, name: str, title: str, x_label: str, y_label: str, diagonal: bool) -> go.Figure | None:
+    """ROC, precision-recall or calibration curve, with the chance/perfect line where it helps."""
+    points = stored_json.curve(raw, name)
+    if points is None:
+        return None
+    figure = go.Figure(go.Scatter(x=points.x, y=points.y, mode="lines+markers" if len(points.x) < 30 else "lines",
+                                  name=title, line={"color": "#4575b4"}))
+    if diagonal:
+        figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="reference",
+                                    line={"dash": "dash", "color": "#999"}))
+    figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, showlegend=False)
+    figure.update_xaxes(range=[0, 1])
+    figure.update_yaxes(range=[0, 1.02])
+    return style.tidy(figure)
+
+
+def importance_chart(raw: object) -> go.Figure | None:
+    """The features the model leans on most."""
+    frame = stored_json.feature_importance(raw).head(20)
+    if frame.empty:
+        return None
+    figure = px.bar(frame.sort_values("importance"), x="importance", y="feature", orientation="h",
+                    title="Feature importance", color_discrete_sequence=["#4575b4"])
+    figure.update_yaxes(title=None)
+    return style.tidy(figure, height=max(300, 24 * len(frame) + 80))
+
+
+def show_charts(row: pd.Series) -> None:
+    """The evaluation charts in a grid; a chart the producer did not store says so."""
+    charts = [
+        ("confusion_chart", confusion_chart(stored_json.confusion_matrix(row["curves_json"], row["metrics_json"]))),
+        ("roc_chart", curve_chart(row["curves_json"], "roc", "ROC curve", "false positive rate",
+                                  "true positive rate", True)),
+        ("pr_chart", curve_chart(row["curves_json"], "pr", "Precision-recall curve", "recall", "precision", False)),
+        ("calibration_chart", curve_chart(row["curves_json"], "calibration", "Calibration", "mean predicted score",
+                                          "share that applied", True)),
+    ]
+    for start in range(0, len(charts), 2):
+        for column, (key, figure) in zip(st.columns(2), charts[start:start + 2], strict=False):
+            if figure is None:
+                column.caption(f"{key.replace('_chart', '').upper()}: n/a (not stored for this version)")
+            else:
+                column.plotly_chart(figure, key=key)
+    figure = importance_chart(row["feature_importance_json"])
+    if figure is None:
+        st.caption("Feature importance: n/a (not stored for this version)")
+    else:
+        st.plotly_chart(figure, key="importance_chart")
+
+
+def versions_chart(history: pd.DataFrame) -> go.Figure:
+    """AUC, precision and recall of every version against the mission bars."""
+    ordered = history.iloc[::-1]
+    names = [f"v{v}" + (" (champion)" if c else "" if p else " (not promoted)")
+             for v, c, p in zip(ordered["version"], ordered["champion"], ordered["promoted"], strict=True)]
+    figure = go.Figure([go.Bar(x=names, y=ordered[m], name=m, marker_color=colour)
+                        for m, colour in (("AUC", "#4575b4"), ("precision", "#91bfdb"), ("recall", "#fdae61"))])
+    for bar, label in ((0.75, "AUC / recall bar 0.75"), (0.65, "precision bar 0.65")):
+        figure.add_hline(y=bar, line_dash="dash", line_color="#777777", annotation_text=label,
+                         annotation_position="top left")
+    figure.update_layout(barmode="group", title="Holdout metrics by version")
+    figure.update_yaxes(range=[0, 1])
+    figure.update_xaxes(type="category")
+    return style.tidy(figure, height=340)
+
+
+def history_table(versions: pd.DataFrame) -> pd.DataFrame:
+    """Every version, newest first: promoted or not, why, and its headline metrics."""
+    metrics = [stored_json.metrics(raw) for raw in versions["metrics_json"]]
+    return pd.DataFrame({
+        "version": versions["version"], "registered": versions["created_at"],
+        "champion": versions["is_champion"], "promoted": versions["promoted"],
+        "decision": versions["decision_reason"],
+        "AUC": [m["auc"] for m in metrics], "precision": [m["precision"] for m in metrics],
+        "recall": [m["recall"] for m in metrics], "threshold": versions["threshold"],
+        "MLflow run": versions["mlflow_run_id"],
+    })
+
+
+def main() -> None:
+    """The page."""
+    st.title("Model")
+    engine, _ = empty_states.require(("model_versions",), empty_states.NO_MODEL)
+    versions = queries.model_versions(engine)
+    champion_banner(versions)
+    labels = {i: version_label(row) for i, row in versions.iterrows()}
+    default = next((i for i, row in versions.iterrows() if row["is_champion"]), versions.index[0])
+    chosen = st.selectbox("Version", list(labels), index=list(labels).index(default), format_func=labels.get,
+                          key="version")
+    row = versions.loc[chosen]
+    st.caption(f"Decision on this version: {row['decision_reason']}")
+    metrics = stored_json.metrics(row["metrics_json"])
+    metric_cards(metrics)
+    facts(row, metrics)
+    show_charts(row)
+    st.subheader("All versions")
+    history = history_table(versions)
+    st.plotly_chart(versions_chart(history), key="versions_chart")
+    st.dataframe(history, hide_index=True, key="versions_table")
+    with st.expander("Stored metrics JSON of this version"):
+        st.json(stored_json.loads(row["metrics_json"]) or {})
+
+
+main()
