@@ -251,7 +251,9 @@ def code_shares(column: str, drifted: bool = False) -> np.ndarray:
     shares[tail] = _zipf_shares(len(tail), 1.0 - sum(mix.head.values()) - mix.new_share, mix.tail_first)
     if mix.new:
         shares[list(mix.new)] = mix.new_share / len(mix.new)
-    return shares / shares.sum()
+    shares /= shares.sum()
+    shares.setflags(write=False)  # cached: callers share one array
+    return shares
 
 
 def _zipf_shares(count: int, total: float, first: float) -> np.ndarray:
