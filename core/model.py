@@ -205,10 +205,10 @@ def split_time_holdout(leads: pd.DataFrame, share: float) -> tuple[np.ndarray, p
 
 
 def choose_threshold(labels: np.ndarray, scores: np.ndarray, min_recall: float) -> float:
-    """The threshold with the best precision among those keeping recall >= min_recall."""
+    """The best-precision threshold keeping recall above min_recall (strictly, as the mission bar reads)."""
     precision, recall, thresholds = precision_recall_curve(labels, scores)
     precision, recall = precision[:-1], recall[:-1]
-    eligible = np.flatnonzero(recall >= min_recall)
+    eligible = np.flatnonzero(recall > min_recall)
     best = eligible[precision[eligible] == precision[eligible].max()]
     return float(thresholds[best].max())
 

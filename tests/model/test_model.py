@@ -94,7 +94,7 @@ def _brute_force_threshold(labels: np.ndarray, scores: np.ndarray, min_recall: f
         predicted = scores >= t
         tp = (predicted & (labels == 1)).sum()
         recall, precision = tp / labels.sum(), tp / predicted.sum()
-        if recall >= min_recall and (best is None or precision > best[0] or (precision == best[0] and t > best[1])):
+        if recall > min_recall and (best is None or precision > best[0] or (precision == best[0] and t > best[1])):
             best = (precision, t)
     return float(best[1])
 
@@ -106,7 +106,7 @@ def test_threshold_is_the_best_precision_keeping_recall(seed):
     scores = np.round(np.clip(0.3 * labels + rng.normal(0.4, 0.2, 300), 0, 1), 2)
     threshold = choose_threshold(labels, scores, 0.75)
     assert threshold == pytest.approx(_brute_force_threshold(labels, scores, 0.75))
-    assert holdout_metrics(labels, scores, threshold)["recall"] >= 0.75
+    assert holdout_metrics(labels, scores, threshold)["recall"] > 0.75
 
 
 def test_grade_cutoffs_follow_the_documented_rule():
@@ -190,3 +190,8 @@ def test_promotion_rule_tolerates_noise_but_not_a_worse_auc(champion_auc, promot
 def test_promotion_rule_checks_the_bars_first():
     decision = decide_promotion({"auc": 0.9, "precision": 0.6, "recall": 0.8}, "3", 0.5, 0.9)
     assert not decision.promote and decision.reason == "misses the mission bars: precision 0.600 <= 0.65"
+
+
+def test_threshold_never_lands_on_recall_exactly_at_the_bar():
+    labels, scores = np.array([1, 1, 1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    assert choose_threshold(labels, scores, 0.75) == 0.5  # 0.7 gives recall 0.75 exactly: not above the bar
