@@ -85,7 +85,7 @@ class LeadFilters:
         values["created_from"] = _start_of(self.created_from)
         values["created_before"] = _start_of(self.created_to + timedelta(days=1)) if self.created_to else None
         values.pop("created_to")
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if v not in (None, ())}
+        return {k: (_texts(v) if isinstance(v, tuple) else v) for k, v in values.items() if v not in (None, ())}
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,15 @@ class FilterOptions:
     city_tiers: tuple[int, ...]
     first_created: date | None
     last_created: date | None
+
+
+def _texts(values: tuple) -> list:
+    """A filter list as bound values; NUL characters, which Postgres text cannot hold, are dropped."""
+    return [_text(v) if isinstance(v, str) else v for v in values]
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "")
 
 
 def _columns(prefix: str = "") -> str:
@@ -206,7 +215,7 @@ def lead_current(conn: Connection | Engine, lead_id: str) -> pd.DataFrame:
     sql = (f"SELECT {_columns('s.')}, l.city_mapped, l.app_complete_flag, "
            "l.total_leads_droppped FROM lead_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id "
            "WHERE s.is_current AND s.lead_id = :lead_id")
-    return _frame(conn, text(sql), {"lead_id": lead_id}, dates=("created_date", "scored_at"))
+    return _frame(conn, text(sql), {"lead_id": _text(lead_id)}, dates=("created_date", "scored_at"))
 
 
 def lead_history(conn: Connection | Engine, lead_id: str) -> pd.DataFrame:
@@ -214,7 +223,7 @@ def lead_history(conn: Connection | Engine, lead_id: str) -> pd.DataFrame:
     sql = ("SELECT s.run_id, s.model_version, s.score, s.grade, s.rank, s.trend, s.scored_at, r.finished_at "
            "FROM lead_scores s LEFT JOIN scoring_runs r ON r.run_id = s.run_id "
            "WHERE s.lead_id = :lead_id ORDER BY s.run_id LIMIT :limit")
-    params = {"lead_id": lead_id, "limit": DETAIL_HISTORY_MAX}
+    params = {"lead_id": _text(lead_id), "limit": DETAIL_HISTORY_MAX}
     return _frame(conn, text(sql), params, dates=("scored_at", "finished_at"))
 
 

@@ -24,11 +24,14 @@ METRIC_KEYS: dict[str, tuple[str, ...]] = {
     "brier": ("brier", "brier_score"),
     "train_rows": ("train_rows", "n_train", "rows_train"),
     "holdout_rows": ("holdout_rows", "n_holdout", "rows_holdout"),
+    "refit_rows": ("refit_rows", "rows_refit"),
+    "champion_version": ("champion_version",),
+    "champion_auc": ("champion_auc",),
     "train_start": ("train_start", "train_from", "data_start", "window_start"),
     "holdout_start": ("holdout_start", "holdout_from", "cutoff", "holdout_cutoff"),
     "holdout_end": ("holdout_end", "holdout_to", "data_end", "window_end"),
 }
-_NESTED = ("holdout", "metrics", "window", "data_window", "evaluation")
+_NESTED = ("holdout", "metrics", "window", "data_window", "evaluation", "comparison")
 
 
 def loads(raw: object) -> object:
@@ -148,6 +151,8 @@ def _confusion_in(data: dict) -> list[list[int]] | None:
     matrix = _first(data, ("confusion_matrix", "confusion"))
     if isinstance(matrix, list) and len(matrix) == 2 and all(isinstance(r, list) and len(r) == 2 for r in matrix):
         return [[int(v) for v in row] for row in matrix]
+    if isinstance(matrix, dict) and isinstance(matrix.get("matrix"), list):
+        return _confusion_in({"confusion_matrix": matrix["matrix"]})
     if isinstance(matrix, dict):
         data = matrix
     cells = [data.get(k) for k in ("tn", "fp", "fn", "tp")]

@@ -6,7 +6,6 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
-import streamlit.components.v1 as components
 from sqlalchemy import Engine
 
 from dashboard import empty_states, queries, stored_json, style
@@ -73,7 +72,9 @@ def full_report(engine: Engine, run_id: int) -> None:
                    f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}). "
                    "The summary above is unaffected.", icon=":material/report:")
         return
-    components.html(html, height=REPORT_HEIGHT, scrolling=True)
+    # st.iframe replaces st.components.v1.html (deprecated in Streamlit 1.67); the HTML is Evidently's own
+    # rendering of a snapshot our scoring run stored, never text typed by a user.
+    st.iframe(html, height=REPORT_HEIGHT)
 
 
 def main() -> None:

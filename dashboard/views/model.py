@@ -49,9 +49,17 @@ def facts(row: pd.Series, metrics: dict[str, object]) -> None:
     st.markdown(
         f"**Threshold** {row['threshold']:.3f} (a lead at or above it is predicted to apply) · "
         f"**Grades** {cutoff_text} · **Training rows** {stored_json.show(metrics['train_rows'])} · "
-        f"**Holdout rows** {stored_json.show(metrics['holdout_rows'])} · **Holdout window** "
-        f"{stored_json.show(metrics['holdout_start'])} to {stored_json.show(metrics['holdout_end'])} · "
-        f"**MLflow run** `{row['mlflow_run_id']}`")
+        f"**Holdout rows** {stored_json.show(metrics['holdout_rows'])} (the most recent leads, from "
+        f"{stored_json.show(metrics['holdout_start'])} to {stored_json.show(metrics['holdout_end'])}) · "
+        f"**Refit on** {stored_json.show(metrics['refit_rows'])} rows · "
+        f"**Compared with** {_compared_with(metrics)} · **MLflow run** `{row['mlflow_run_id']}`")
+
+
+def _compared_with(metrics: dict[str, object]) -> str:
+    """The champion this version was measured against on the same holdout."""
+    if metrics["champion_version"] is None:
+        return "no champion (first version)"
+    return f"version {metrics['champion_version']} (AUC {stored_json.show(metrics['champion_auc'])})"
 
 
 def confusion_chart(matrix: list[list[int]] | None) -> go.Figure | None:
@@ -150,11 +158,13 @@ def main() -> None:
     engine, _ = empty_states.require(("model_versions",), empty_states.NO_MODEL)
     versions = queries.model_versions(engine)
     champion_banner(versions)
-    labels = {i: version_label(row) for i, row in versions.iterrows()}
-    default = next((i for i, row in versions.iterrows() if row["is_champion"]), versions.index[0])
+    by_version = versions.set_index("version", drop=False)
+    labels = {version: version_label(row) for version, row in by_version.iterrows()}
+    champions = list(by_version.index[by_version["is_champion"]])
+    default = champions[0] if champions else by_version.index[0]
     chosen = st.selectbox("Version", list(labels), index=list(labels).index(default), format_func=labels.get,
                           key="version")
-    row = versions.loc[chosen]
+    row = by_version.loc[chosen]
     st.caption(f"Decision on this version: {row['decision_reason']}")
     metrics = stored_json.metrics(row["metrics_json"])
     metric_cards(metrics)

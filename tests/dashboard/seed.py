@@ -77,13 +77,12 @@ def _leads(rng: np.random.Generator, now: datetime) -> tuple[pd.DataFrame, np.nd
     first = pd.Timestamp("2021-11-01") + pd.to_timedelta(rng.uniform(0, 91, FIRST_BATCH_LEADS), unit="D")
     second = pd.Timestamp("2022-02-01") + pd.to_timedelta(rng.uniform(0, 14, SECOND_BATCH_LEADS), unit="D")
     created = pd.Series(np.concatenate([first.values, second.values])).dt.floor("s")
-    cities = np.array(sorted(CITY_TIER) + ["raipur", "varanasi", "salem", None], dtype=object)
     frame = pd.DataFrame({
         "lead_id": [hashlib.sha256(f"seed-lead-{i}".encode()).hexdigest()[:16] for i in range(n)],
         "batch_id": [1] * FIRST_BATCH_LEADS + [2] * SECOND_BATCH_LEADS,
         "row_number": list(range(1, FIRST_BATCH_LEADS + 1)) + list(range(1, SECOND_BATCH_LEADS + 1)),
         "created_date": created,
-        "city_mapped": rng.choice(cities, size=n),
+        "city_mapped": _cities(rng, n),
         "first_platform_c": _pick(rng, PLATFORMS, n),
         "first_utm_medium_c": _pick(rng, MEDIUMS, n),
         "first_utm_source_c": _pick(rng, SOURCES, n),
@@ -99,6 +98,14 @@ def _leads(rng: np.random.Generator, now: datetime) -> tuple[pd.DataFrame, np.nd
     frame["label_batch_id"] = pd.Series(3, index=frame.index, dtype="Int64").where(labelled)
     frame["label_recorded_at"] = pd.Series(pd.Timestamp(now - timedelta(days=1)), index=frame.index).where(labelled)
     return frame, true_score
+
+
+def _cities(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Tier 1 about half the leads, tier 2 a fifth, the rest tier 3 or no city (as in the real data)."""
+    by_tier = {t: sorted(c for c, tier in CITY_TIER.items() if tier == t) for t in (1.0, 2.0)}
+    pools = [by_tier[1.0], by_tier[2.0], ["raipur", "varanasi", "salem", "jammu"], [None]]
+    pool_of_lead = rng.choice(4, size=n, p=[0.5, 0.18, 0.28, 0.04])
+    return np.array([rng.choice(pools[p]) if pools[p] != [None] else None for p in pool_of_lead], dtype=object)
 
 
 def _tier(city: object) -> int:
@@ -194,21 +201,28 @@ def _runs(now: datetime) -> pd.DataFrame:
     })
 
 
-def _metrics(auc: float, precision: float, recall: float) -> str:
-    return json.dumps({"auc": auc, "pr_auc": auc - 0.02, "precision": precision, "recall": recall,
-                       "f1": round(2 * precision * recall / (precision + recall), 4), "accuracy": 0.71,
-                       "brier": 0.19, "train_rows": 12080, "holdout_rows": 3020,
-                       "train_start": "2021-07-01", "holdout_start": "2022-01-05", "holdout_end": "2022-02-14"})
+def _metrics(auc: float, precision: float, recall: float, champion: tuple[str, float] | None) -> str:
+    """The shape core.model / core.registry write (holdout metrics, counts, window, comparison)."""
+    return json.dumps({
+        "auc": auc, "pr_auc": auc - 0.02, "precision": precision, "recall": recall,
+        "f1": round(2 * precision * recall / (precision + recall), 4), "accuracy": 0.71, "brier": 0.19,
+        "threshold": THRESHOLD, "tn": 1012, "fp": 491, "fn": 301, "tp": 1216,
+        "train_rows": 12080, "holdout_rows": 3020, "refit_rows": 15100,
+        "window": {"data_start": "2021-07-01 00:00:07", "holdout_start": "2022-01-05 10:12:00",
+                   "data_end": "2022-02-14 23:58:00"},
+        "comparison": {"champion_version": champion[0] if champion else None,
+                       "champion_auc": champion[1] if champion else None, "challenger_auc": auc},
+    })
 
 
 CHAMPION_CURVES = {
     "roc": {"fpr": [0.0, 0.1, 0.2, 0.4, 0.7, 1.0], "tpr": [0.0, 0.45, 0.66, 0.84, 0.95, 1.0]},
     "pr": {"recall": [0.0, 0.4, 0.6, 0.8, 1.0], "precision": [1.0, 0.85, 0.78, 0.7, 0.5]},
-    "calibration": {"mean_predicted": [0.1, 0.3, 0.5, 0.7, 0.9], "fraction_positive": [0.12, 0.28, 0.52, 0.69, 0.88]},
-    "confusion_matrix": [[1012, 491], [301, 1216]],
+    "calibration": {"predicted": [0.1, 0.3, 0.5, 0.7, 0.9], "observed": [0.12, 0.28, 0.52, 0.69, 0.88]},
+    "confusion_matrix": {"labels": [0, 1], "matrix": [[1012, 491], [301, 1216]]},
 }
-CHAMPION_IMPORTANCE = {"first_utm_source_c": 412.0, "referred_lead": 233.5, "total_leads_droppped": 180.2,
-                       "city_tier": 96.0, "first_platform_c": 71.3, "created_hour": 20.4}
+CHAMPION_IMPORTANCE = {"first_utm_source_c": 0.412, "referred_lead": 0.2335, "total_leads_droppped": 0.1802,
+                       "city_tier": 0.096, "first_platform_c": 0.0713, "created_hour": 0.02}
 
 
 def _models(now: datetime) -> pd.DataFrame:
@@ -220,7 +234,8 @@ def _models(now: datetime) -> pd.DataFrame:
         "decision_reason": ["first champion: clears AUC > 0.75, precision > 0.65, recall > 0.75",
                             "promoted: AUC 0.801 beats the champion's 0.783 on the same holdout",
                             "not promoted: precision 0.612 is below the bar 0.65"],
-        "metrics_json": [_metrics(0.783, 0.671, 0.781), _metrics(0.801, 0.712, 0.802), _metrics(0.79, 0.612, 0.83)],
+        "metrics_json": [_metrics(0.783, 0.671, 0.781, None), _metrics(0.801, 0.712, 0.802, ("1", 0.783)),
+                         _metrics(0.79, 0.612, 0.83, ("2", 0.801))],
         "threshold": [0.47, THRESHOLD, 0.41],
         "grade_cutoffs_json": json.dumps(CUTOFFS),
         "curves_json": [None, json.dumps(CHAMPION_CURVES), None],

@@ -1,0 +1,175 @@
+"""The sales rep's lead list: the numbers, rows and order shown match the seeded scores, on SQLite and Postgres."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import lead_list, queries
+from tests.dashboard.reading import assert_clean, charts, metrics
+from tests.dashboard.seed import Seeded
+
+
+def best_first(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["score", "lead_id"], ascending=[False, True])
+
+
+def shown_lead_ids(at: AppTest) -> list[str]:
+    table = at.dataframe[0].value
+    return list(table["Lead"])
+
+
+def test_list_shows_every_current_lead_best_first(seeded: Seeded, open_page) -> None:
+    at = open_page("leads")
+
+    assert_clean(at)
+    current = seeded.current
+    shown = metrics(at)
+    assert shown["Leads matching"] == f"{len(current):,}"
+    for grade in "ABCD":
+        assert shown[f"Grade {grade}"] == f"{(current['grade'] == grade).sum():,}"
+    table = at.dataframe[0].value
+    expected = best_first(current).head(50)
+    assert list(table["Lead"]) == list(expected["lead_id"])
+    assert list(table["Grade"]) == list(expected["grade"])
+    assert table["Score"].tolist() == expected["score"].round(6).tolist()
+    assert f"Showing 1-50 of {len(current):,}" in " ".join(c.value for c in at.caption)
+
+
+def test_filters_narrow_the_list_in_sql(seeded: Seeded, open_page) -> None:
+    at = open_page("leads")
+    at.multiselect(key="grades").set_value(["A", "B"])
+    at.multiselect(key="tiers").set_value([2])
+    at.multiselect(key="sources").set_value(["Level2", "Level16", "Level7"])
+    at.run()
+
+    assert_clean(at)
+    current = seeded.current
+    expected = current[current["grade"].isin(["A", "B"]) & (current["city_tier"] == 2)
+                       & current["first_utm_source_c"].isin(["Level2", "Level16", "Level7"])]
+    assert 0 < len(expected) < 50
+    assert metrics(at)["Leads matching"] == str(len(expected))
+    assert metrics(at)["Grade C"] == "0"
+    assert shown_lead_ids(at) == list(best_first(expected)["lead_id"])
+
+
+def test_minimum_score_and_new_since_yesterday(seeded: Seeded, open_page) -> None:
+    at = open_page("leads")
+    at.slider(key="min_score").set_value(0.6)
+    at.toggle(key="new_only").set_value(True)
+    at.run()
+
+    assert_clean(at)
+    current = seeded.current
+    since = datetime.now() - timedelta(days=1)
+    expected = current[(current["score"] >= 0.6) & current["previous_score"].isna() & (current["scored_at"] >= since)]
+    assert len(expected) > 0
+    assert metrics(at)["Leads matching"] == str(len(expected))
+    assert set(shown_lead_ids(at)) == set(expected["lead_id"])
+    assert set(expected["created_date"].dt.month) == {2}  # only the second file's leads are new
+
+
+def test_created_date_range_and_newest_first(seeded: Seeded, open_page) -> None:
+    at = open_page("leads")
+    at.date_input(key="created").set_value((date(2021, 12, 1), date(2021, 12, 31)))
+    at.selectbox(key="sort").set_value("Newest leads first")
+    at.run()
+
+    assert_clean(at)
+    current = seeded.current
+    expected = current[(current["created_date"] >= "2021-12-01") & (current["created_date"] < "2022-01-01")]
+    assert metrics(at)["Leads matching"] == str(len(expected))
+    newest = expected.sort_values(["created_date", "lead_id"], ascending=[False, True]).head(50)
+    assert shown_lead_ids(at) == list(newest["lead_id"])
+
+
+def test_paging_moves_through_the_list_in_sql(seeded: Seeded, open_page) -> None:
+    at = open_page("leads")
+    at.selectbox(key="page_size").set_value(25)
+    at.run()
+    at.pagination[0].set_value(3)
+    at.run()
+
+    assert_clean(at)
+    assert shown_lead_ids(at) == list(best_first(seeded.current)["lead_id"].iloc[50:75])
+    assert "Showing 51-75 of 300" in " ".join(c.value for c in at.caption)
+
+
+def test_no_match_says_so(seeded: Seeded, open_page) -> None:
+    at = open_page("leads")
+    at.multiselect(key="grades").set_value(["D"])
+    at.slider(key="min_score").set_value(0.9)
+    at.run()
+
+    assert_clean(at)
+    assert metrics(at)["Leads matching"] == "0"
+    assert any("No lead matches these filters" in i.value for i in at.info)
+    assert not at.dataframe
+
+
+def test_lead_detail_shows_all_reasons_and_history(seeded: Seeded, open_page) -> None:
+    rescored = seeded.current[seeded.current["previous_score"].notna()].iloc[5]
+    at = open_page("leads")
+    at.text_input(key="detail_id").set_value(rescored["lead_id"])
+    at.run()
+
+    assert_clean(at)
+    shown = metrics(at)
+    assert shown["Score"] == f"{rescored['score']:.3f}"
+    assert shown["Grade"] == rescored["grade"]
+    flag = seeded.leads.set_index("lead_id").loc[rescored["lead_id"], "app_complete_flag"]
+    assert shown["Outcome"] == ("not known yet" if pd.isna(flag) else ("applied" if flag == 1 else "did not apply"))
+    text = " ".join(m.value for m in at.markdown)
+    for reason in json.loads(rescored["reasons_positive"]) + json.loads(rescored["reasons_negative"]):
+        assert reason in text
+    history = charts(at)["lead_history"]["data"][0]
+    old = seeded.scores[(seeded.scores["lead_id"] == rescored["lead_id"])].sort_values("run_id")
+    assert history["y"] == pytest.approx(old["score"].tolist())
+    assert len(history["y"]) == 2
+
+
+def test_unknown_lead_id_is_a_warning_not_a_traceback(seeded: Seeded, open_page) -> None:
+    at = open_page("leads")
+    at.text_input(key="detail_id").set_value("no-such-lead")
+    at.run()
+
+    assert_clean(at)
+    assert any("No current score for lead id" in w.value for w in at.warning)
+
+
+def test_export_is_the_filtered_list_capped_by_the_query(seeded: Seeded, seeded_engine, open_page) -> None:
+    filters = queries.LeadFilters(grades=("A",), city_tiers=(1, 2))
+    exported = pd.read_csv(io.BytesIO(lead_list.csv_bytes(queries.export_leads(seeded_engine, filters))))
+    current = seeded.current
+    expected = best_first(current[(current["grade"] == "A") & current["city_tier"].isin([1, 2])])
+    assert list(exported["lead_id"]) == list(expected["lead_id"])
+    first = expected.iloc[0]
+    assert exported.loc[0, "reasons_positive"] == " | ".join(json.loads(first["reasons_positive"]))
+    assert list(exported.columns[:4]) == ["rank", "lead_id", "grade", "score"]
+    assert len(queries.export_leads(seeded_engine, queries.LeadFilters(), max_rows=7)) == 7
+
+    at = open_page("leads")
+    at.multiselect(key="grades").set_value(["A"])
+    at.run()
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == [f"Download these {(current['grade'] == 'A').sum()} leads as CSV"]
+
+
+def test_export_defuses_spreadsheet_formulas() -> None:
+    rows = pd.DataFrame([{
+        "rank": 1, "lead_id": "=HYPERLINK(\"http://x\")", "grade": "A", "score": 0.9,
+        "created_date": pd.Timestamp("2022-01-01"), "city_tier": 1, "first_platform_c": "+cmd",
+        "first_utm_medium_c": "Level0", "first_utm_source_c": "@SUM(A1)", "trend": None, "previous_score": None,
+        "reasons_positive": json.dumps(["-2 earlier enquiries"]), "reasons_negative": "[]",
+    }])
+    exported = pd.read_csv(io.BytesIO(lead_list.csv_bytes(rows)), keep_default_na=False)
+    assert exported.loc[0, "lead_id"].startswith("'=")
+    assert exported.loc[0, "platform"] == "'+cmd"
+    assert exported.loc[0, "utm_source"] == "'@SUM(A1)"
+    assert exported.loc[0, "reasons_positive"] == "'-2 earlier enquiries"
+    assert exported.loc[0, "trend"] == "new"
