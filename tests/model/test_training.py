@@ -20,7 +20,7 @@ from core.errors import BadInputError, NoChampionError
 from core.ingest import ingest_file
 from core.model import ModelConfig
 from core.registry import load_champion, promote
-from core.schema import LABEL
+from core.schema import INTERACTION_COLUMNS, LABEL
 from core.training import compare_with_champion, load_labelled_leads, run_training
 from tests.model.conftest import DEV_FILE
 from tests.paths import PROJECT_ROOT
@@ -206,3 +206,20 @@ def test_the_champion_is_judged_only_on_leads_it_never_saw(dev_candidate):
     too_late = registry.ChampionBaseline("4", dev_candidate.evaluation_model, holdout["created_date"].max())
     decision = compare_with_champion(dev_candidate, too_late)
     assert not decision.promote and "cannot be compared" in decision.reason
+
+
+def test_labelled_leads_read_the_same_on_sqlite_and_postgres(engine, tmp_path):
+    from core.features import INTERACTION_GROUPS, interaction_sums
+    from core.synthetic import generate_leads, write_leads_csv
+    from core.training import label_counts
+
+    frame = generate_leads(3000, seed=2)
+    frame.loc[frame.index[:500], list(INTERACTION_COLUMNS[:6])] = 2.0  # make sure the sums have something to add
+    write_leads_csv(frame, tmp_path / "leads.csv")
+    ingest_file(engine, tmp_path / "leads.csv")
+    leads = load_labelled_leads(engine)
+    stored = store.read_frame(engine, "SELECT count(*) AS n FROM leads")["n"][0]
+    assert len(leads) == stored and leads["created_date"].is_monotonic_increasing
+    assert label_counts(engine) == (int(leads[LABEL].sum()), int((leads[LABEL] == 0).sum()))
+    expected = interaction_sums(frame.drop_duplicates(subset=list(frame.columns.drop(LABEL)))).sum()
+    assert leads[list(INTERACTION_GROUPS)].sum().to_dict() == pytest.approx(expected.to_dict())
