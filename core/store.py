@@ -124,6 +124,9 @@ lead_scores = Table(
           sqlite_where=text("is_current")),
     Index("ix_lead_scores_current_created", "created_date", postgresql_where=text("is_current"),
           sqlite_where=text("is_current")),
+    # the dashboard's grade filter: each grade's leads in score order, and per-grade counts from the index alone
+    Index("ix_lead_scores_current_grade_score", "grade", "score", postgresql_where=text("is_current"),
+          sqlite_where=text("is_current")),
 )
 
 model_versions = Table(

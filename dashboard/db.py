@@ -17,7 +17,7 @@ from core.config import Settings
 from dashboard import queries
 
 DASHBOARD_URL_ENV = "LEADSCORE_DASHBOARD_DATABASE_URL"
-CACHE_SECONDS = 120
+CACHE_SECONDS = 300
 
 
 def database_url() -> str:
@@ -67,5 +67,5 @@ def _cached_call(url: str, query_name: str, args: tuple) -> Any:
 
 
 def cached(query: Callable[..., Any], *args: Any) -> Any:
-    """A heavy aggregate from the queries module, cached for a couple of minutes per database."""
+    """A heavy aggregate from the queries module, cached for five minutes per database."""
     return _cached_call(database_url(), query.__name__, args)

@@ -6,7 +6,7 @@ fragments picked by whitelisted keys (sort orders, channel dimensions, dialect h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 
 import pandas as pd
@@ -31,6 +31,7 @@ SORTS: dict[str, str] = {
     "Oldest leads first": "created_date ASC, lead_id",
 }
 DEFAULT_SORT = "Score, best first"
+SCORE_SORTS = ("Score, best first", "Score, lowest first")
 
 DIMENSIONS: dict[str, str] = {
     "UTM source": "s.first_utm_source_c",
@@ -166,10 +167,30 @@ def tables_with_rows(conn: Connection | Engine) -> set[str]:
 def lead_page(conn: Connection | Engine, filters: LeadFilters, sort: str = DEFAULT_SORT,
               limit: int = 50, offset: int = 0) -> pd.DataFrame:
     """One page of current scores matching the filters, in the chosen order."""
+    order = SORTS[sort]
+    if filters.grades and sort in SCORE_SORTS:
+        return _lead_page_by_grade(conn, filters, order, int(limit), int(offset))
     where, values = _where_current(filters)
-    sql = (f"SELECT {_columns()} FROM lead_scores WHERE {where} "
-           f"ORDER BY {SORTS[sort]} LIMIT :limit OFFSET :offset")
+    sql = f"SELECT {_columns()} FROM lead_scores WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
     params = {**values, "limit": int(limit), "offset": int(offset)}
+    return _frame(conn, _bind(sql, values), params, dates=("created_date", "scored_at"))
+
+
+def _lead_page_by_grade(conn: Connection | Engine, filters: LeadFilters, order: str, limit: int,
+                        offset: int) -> pd.DataFrame:
+    """Grade-filtered pages by score: one ordered branch per grade (its own index range), merged.
+
+    Grades are bands of the score, so one scan in score order would first wade through every lead
+    of the better grades; each branch instead reads its grade's leads in score order and stops early.
+    """
+    grades = sorted({_text(g) for g in filters.grades})
+    where, values = _where_current(replace(filters, grades=()))
+    branches = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT {_columns()} FROM lead_scores WHERE {where} AND grade = :grade_{i} "
+        f"ORDER BY {order} LIMIT :window) AS grade_{i}" for i in range(len(grades)))
+    sql = f"SELECT {_columns()} FROM ({branches}) AS merged ORDER BY {order} LIMIT :limit OFFSET :offset"
+    params = {**values, **{f"grade_{i}": g for i, g in enumerate(grades)},
+              "window": offset + limit, "limit": limit, "offset": offset}
     return _frame(conn, _bind(sql, values), params, dates=("created_date", "scored_at"))
 
 
@@ -188,21 +209,19 @@ def export_leads(conn: Connection | Engine, filters: LeadFilters, sort: str = DE
 
 
 def filter_options(conn: Connection | Engine) -> FilterOptions:
-    """Distinct channel codes and tiers and the created-date span of the current scores."""
-    def distinct(column: str) -> tuple:
-        sql = f"SELECT DISTINCT {column} AS v FROM lead_scores WHERE is_current"
-        return tuple(_frame(conn, text(sql))["v"].tolist())
-
-    span = _frame(conn, text("SELECT MIN(created_date) AS lo, MAX(created_date) AS hi "
-                             "FROM lead_scores WHERE is_current"), dates=("lo", "hi"))
-    lo, hi = span["lo"].iloc[0], span["hi"].iloc[0]
+    """Channel codes, tiers and the created-date span of the current scores, in one scan."""
+    sql = ("SELECT first_utm_source_c AS source, first_utm_medium_c AS medium, first_platform_c AS platform, "
+           "city_tier AS tier, MIN(created_date) AS lo, MAX(created_date) AS hi FROM lead_scores "
+           "WHERE is_current GROUP BY first_utm_source_c, first_utm_medium_c, first_platform_c, city_tier")
+    combos = _frame(conn, text(sql), dates=("lo", "hi"))
+    lo, hi = combos["lo"].min(), combos["hi"].max()
     return FilterOptions(
-        sources=_natural(distinct("first_utm_source_c")), mediums=_natural(distinct("first_utm_medium_c")),
-        platforms=_natural(distinct("first_platform_c")), city_tiers=tuple(sorted(int(t) for t in distinct("city_tier"))),
+        sources=_natural(combos["source"].unique()), mediums=_natural(combos["medium"].unique()),
+        platforms=_natural(combos["platform"].unique()), city_tiers=tuple(sorted(int(t) for t in combos["tier"].unique())),
         first_created=None if pd.isna(lo) else lo.date(), last_created=None if pd.isna(hi) else hi.date())
 
 
-def _natural(codes: tuple) -> tuple[str, ...]:
+def _natural(codes: object) -> tuple[str, ...]:
     """Level2 before Level10: sort codes by their number when they have one."""
     def key(code: str) -> tuple:
         digits = "".join(ch for ch in code if ch.isdigit())

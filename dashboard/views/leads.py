@@ -45,7 +45,12 @@ def sidebar_filters(options: FilterOptions) -> LeadFilters:
     return LeadFilters(
         grades=tuple(grades), city_tiers=tuple(int(t) for t in tiers), sources=tuple(sources),
         mediums=tuple(mediums), platforms=tuple(platforms), created_from=created_from, created_to=created_to,
-        min_score=min_score or None, new_since=datetime.now() - timedelta(days=1) if new_only else None)
+        min_score=min_score or None, new_since=_a_day_ago() if new_only else None)
+
+
+def _a_day_ago() -> datetime:
+    """24 hours ago, to the minute (so the cached count of the same list is reused for a minute)."""
+    return datetime.now().replace(second=0, microsecond=0) - timedelta(days=1)
 
 
 def grade_summary(counts: dict[str, int]) -> int:
@@ -166,7 +171,7 @@ def main() -> None:
     st.caption("Every lead's latest score, best first. Grade A leads are the most likely to complete an application.")
     options = db.cached(queries.filter_options)
     filters = sidebar_filters(options)
-    total = grade_summary(queries.grade_counts(engine, filters))
+    total = grade_summary(db.cached(queries.grade_counts, filters))
     if total == 0:
         st.info("No lead matches these filters: loosen them in the sidebar.", icon=":material/filter_alt_off:")
         return

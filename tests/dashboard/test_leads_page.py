@@ -173,3 +173,13 @@ def test_export_defuses_spreadsheet_formulas() -> None:
     assert exported.loc[0, "utm_source"] == "'@SUM(A1)"
     assert exported.loc[0, "reasons_positive"] == "'-2 earlier enquiries"
     assert exported.loc[0, "trend"] == "new"
+
+
+def test_grade_filtered_pages_in_both_score_orders(seeded: Seeded, seeded_engine) -> None:
+    current = seeded.current[seeded.current["grade"].isin(["B", "C"]) & (seeded.current["city_tier"] != 2)]
+    filters = queries.LeadFilters(grades=("C", "B", "C"), city_tiers=(1, 3))
+    for sort, ascending in (("Score, best first", False), ("Score, lowest first", True)):
+        expected = current.sort_values(["score", "lead_id"], ascending=[ascending, True])
+        page = queries.lead_page(seeded_engine, filters, sort, limit=20, offset=40)
+        assert list(page["lead_id"]) == list(expected["lead_id"].iloc[40:60])
+    assert sum(queries.grade_counts(seeded_engine, filters).values()) == len(current)
