@@ -162,6 +162,12 @@ def tables_with_rows(conn: Connection | Engine) -> set[str]:
     return {name for name in existing if conn.execute(text(f'SELECT 1 FROM "{name}" LIMIT 1')).first()}
 
 
+def latest_scored_run(conn: Connection | Engine) -> int | None:
+    """The newest run with stored scores (a primary-key lookup): cached aggregates are fresh while it holds."""
+    latest = _frame(conn, text("SELECT MAX(run_id) AS run_id FROM lead_scores"))["run_id"].iloc[0]
+    return None if pd.isna(latest) else int(latest)
+
+
 # ---- leads (sales rep) ----------------------------------------------------------------------
 
 def lead_page(conn: Connection | Engine, filters: LeadFilters, sort: str = DEFAULT_SORT,

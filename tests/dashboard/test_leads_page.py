@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import store
 from dashboard import lead_list, queries
 from tests.dashboard.reading import assert_clean, charts, metrics
 from tests.dashboard.seed import Seeded
@@ -183,3 +184,14 @@ def test_grade_filtered_pages_in_both_score_orders(seeded: Seeded, seeded_engine
         page = queries.lead_page(seeded_engine, filters, sort, limit=20, offset=40)
         assert list(page["lead_id"]) == list(expected["lead_id"].iloc[40:60])
     assert sum(queries.grade_counts(seeded_engine, filters).values()) == len(current)
+
+
+def test_cached_counts_refresh_when_a_new_run_lands(seeded: Seeded, seeded_engine, open_page) -> None:
+    assert metrics(open_page("leads"))["Leads matching"] == "300"
+    runs = seeded.runs.iloc[[1]].assign(run_id=4, started_at=pd.Timestamp(seeded.now))
+    new = seeded.current.head(5).assign(run_id=4, lead_id=[f"new-lead-{i}" for i in range(5)])
+    with seeded_engine.begin() as conn:
+        store.bulk_insert(conn, "scoring_runs", runs)
+        store.bulk_insert(conn, "lead_scores", new)
+
+    assert metrics(open_page("leads"))["Leads matching"] == "305"
