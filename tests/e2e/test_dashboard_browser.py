@@ -16,7 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from core.store import make_engine
 from tests.dashboard.seed import Seeded, seed_database
@@ -86,12 +89,13 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) ->
 
 
 @pytest.fixture(scope="module")
-def seeded_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seeded]]:
+def seeded_app(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seeded]]:
     """`streamlit run dashboard/app.py` on a free local port against a seeded SQLite database."""
     folder = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{folder / 'leadscore.db'}"
     engine = make_engine(url)
     seeded = seed_database(engine)
+    _store_a_real_snapshot(engine)
     engine.dispose()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "LEADSCORE_DASHBOARD_DATABASE_URL"}
@@ -107,6 +111,19 @@ def seeded_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+def _store_a_real_snapshot(engine) -> None:
+    """Run 2's drift report gets a real Evidently snapshot, so the full report can be rendered."""
+    from core.drift import build_drift_report
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"first_platform_c": rng.choice(["Level0", "Level3"], 300),
+                              "city_tier": rng.choice([1, 2, 3], 300), "predicted": rng.integers(0, 2, 300)})
+    current = reference.assign(first_platform_c=rng.choice(["Level0", "Level10"], 300))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE drift_reports SET snapshot_json = :s WHERE run_id = 2"),
+                     {"s": build_drift_report(reference, current).snapshot_json})
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +187,40 @@ def test_page_renders_in_a_real_browser(seeded_app, browser_page, screenshot_dir
     metrics = _metric_values(page)
     expected = _expected_metrics(case.name, seeded)
     assert {k: metrics.get(k) for k in expected} == expected
+
+
+def _wait_for_rerun(page) -> None:
+    page.wait_for_timeout(500)
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=60_000)
+
+
+def test_new_since_yesterday_toggle_in_a_real_browser(seeded_app, browser_page) -> None:
+    base, seeded = seeded_app
+    page = browser_page
+    page.goto(base)
+    _settle(page, PAGES[0])
+
+    page.get_by_text("New since yesterday").click()
+    _wait_for_rerun(page)
+
+    new = seeded.current["previous_score"].isna().sum()
+    page.get_by_text(f"Showing 1-{min(new, 50)} of {new}").wait_for(timeout=30_000)
+    assert _metric_values(page)["Leads matching"] == f"{new:,}"
+    assert page.locator("[data-testid=stException]").count() == 0
+
+
+def test_full_evidently_report_in_a_real_browser(seeded_app, browser_page, screenshot_dir: Path) -> None:
+    base, _ = seeded_app
+    page = browser_page
+    page.goto(f"{base}/drift")
+    _settle(page, PAGES[3])
+
+    page.get_by_text("Show the full Evidently report").click()
+    _wait_for_rerun(page)
+
+    page.frame_locator("iframe").get_by_text("Dataset Drift").first.wait_for(timeout=60_000)
+    assert page.locator("[data-testid=stAlertContentWarning]").count() == 0
+    _screenshot(page, PageCase("drift-report", "drift", "Drift", 3), screenshot_dir)
 
 
 def _expected_metrics(name: str, seeded: Seeded) -> dict[str, str]:
