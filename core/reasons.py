@@ -56,7 +56,7 @@ class ReasonTable:
 
 def exact_contributions(booster, matrix: pd.DataFrame) -> np.ndarray:
     """LightGBM's exact TreeSHAP contributions, without the bias column."""
-    return np.asarray(booster.predict(matrix, pred_contrib=True))[:, :-1]
+    return np.asarray(booster.predict(matrix.to_numpy("float64"), pred_contrib=True))[:, :-1]
 
 
 def learn_reason_table(booster, matrix: pd.DataFrame, categorical: list[str]) -> ReasonTable:
@@ -146,10 +146,10 @@ def describe(name: str, value) -> str:
         topic = name.removesuffix("_interaction")
         count = int(_number(value))
         return f"{count} {topic} interaction{'s' * (count != 1)} on the site" if count else f"no {topic} interactions"
-    if name == "hour":
+    if name in ("hour", "created_hour"):
         hour = int(_number(value))
         return "enquired " + next(text for lo, hi, text in PART_OF_DAY if lo <= hour < hi) + f" ({hour:02d}h)"
-    if name == "weekday":
+    if name in ("weekday", "created_weekday"):
         return f"enquired on a {WEEKDAYS[int(_number(value)) % 7]}"
     return _describe_channel(name, value)
 

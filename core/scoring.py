@@ -54,7 +54,7 @@ class ChunkScorer:
     def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Stage rows (rank, trend and run id are filled when the run is published)."""
         matrix = self.model.features(chunk)
-        scores = np.asarray(self.model.booster.predict(matrix), dtype="float64")
+        scores = np.asarray(self.model.predict_features(matrix), dtype="float64")
         positive, negative = reason_sentences(self._contributions(matrix), self.model.readable_features(chunk))
         return self._stage_rows(chunk, scores, positive, negative)
 
@@ -98,10 +98,10 @@ def unscored_leads_sql(rescore_all: bool) -> str:
 
 def read_unscored(conn: Connection, version: str, rescore_all: bool, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Stream the leads to score in chunks of chunk_rows."""
-    streaming = conn.execution_options(stream_results=True, yield_per=chunk_rows)
-    result = streaming.execute(text(unscored_leads_sql(rescore_all)), {"version": version})
+    query = text(unscored_leads_sql(rescore_all)).execution_options(stream_results=True, yield_per=chunk_rows)
+    result = conn.execute(query, {"version": version})
     columns = list(result.keys())
-    for part in result.partitions():
+    for part in result.partitions(chunk_rows):
         chunk = pd.DataFrame.from_records(part, columns=columns)
         chunk["created_date"] = pd.to_datetime(chunk["created_date"], format="ISO8601")
         yield chunk

@@ -1,0 +1,119 @@
+"""Scoring runs on the real nightly file: every lead once, grades, reasons, atomicity, the run lock."""
+
+import json
+import threading
+
+import pytest
+from sqlalchemy import Engine
+
+from core import store
+from core.ingest import ingest_file
+from core.scoring import read_drift_sample, score_leads
+from tests.paths import SHARED_DATA
+
+INFERENCE_LEADS = 24_983  # 24,991 rows, 8 exact duplicates
+
+
+def _scores(engine: Engine):
+    return store.read_frame(engine, "SELECT * FROM lead_scores")
+
+
+def _runs(engine: Engine):
+    return store.read_frame(engine, "SELECT * FROM scoring_runs ORDER BY run_id")
+
+
+@pytest.fixture
+def nightly(engine: Engine) -> Engine:
+    ingest_file(engine, SHARED_DATA / "leadscoring_inference.csv")
+    return engine
+
+
+def test_every_lead_scored_once_with_grade_rank_and_reasons(nightly, dev_model):
+    run = score_leads(nightly, dev_model, "m", "1", chunk_rows=7_000)
+    scores = _scores(nightly)
+    assert run.leads_scored == len(scores) == scores["lead_id"].nunique() == INFERENCE_LEADS
+    assert scores["score"].between(0, 1).all()
+    assert set(scores["grade"]) == {"A", "B", "C", "D"}
+    assert sorted(scores["rank"]) == list(range(1, INFERENCE_LEADS + 1))
+    by_rank = scores.sort_values("rank")["score"].to_numpy()
+    assert (by_rank[:-1] >= by_rank[1:]).all()
+    assert ((scores["score"] >= dev_model.threshold) == (scores["predicted"] == 1)).all()
+    positive = scores["reasons_positive"].map(json.loads)
+    negative = scores["reasons_negative"].map(json.loads)
+    assert (positive.map(len) + negative.map(len) > 0).all()
+    assert positive.map(len).max() <= 3 and negative.map(len).max() <= 3
+    assert scores["is_current"].astype(bool).all() and scores["trend"].isna().all()
+    runs = _runs(nightly)
+    assert runs["status"].tolist() == ["succeeded"] and runs["leads_scored"].tolist() == [INFERENCE_LEADS]
+
+
+def test_second_run_scores_nothing_new(nightly, dev_model):
+    score_leads(nightly, dev_model, "m", "1")
+    again = score_leads(nightly, dev_model, "m", "1")
+    assert again.leads_scored == 0
+    assert len(_scores(nightly)) == INFERENCE_LEADS
+    assert again.run_id > 1
+
+
+def test_referred_lead_reason_reads_like_a_sales_rep(nightly, dev_model):
+    score_leads(nightly, dev_model, "m", "1")
+    frame = store.read_frame(nightly, "SELECT referred_lead, reasons_positive FROM lead_scores WHERE referred_lead = 1")
+    assert len(frame) > 0
+    assert frame["reasons_positive"].str.contains("referred by a student").mean() > 0.5
+
+
+def test_crash_mid_run_leaves_nothing_and_rerun_completes(nightly, dev_model):
+    def crash(chunk_index: int) -> None:
+        if chunk_index == 2:
+            raise RuntimeError("worker killed (injected)")
+
+    with pytest.raises(RuntimeError, match="injected"):
+        score_leads(nightly, dev_model, "m", "1", chunk_rows=5_000, after_chunk=crash)
+    assert len(_scores(nightly)) == 0
+    failed = _runs(nightly)
+    assert failed["status"].tolist() == ["failed"] and "injected" in failed["error"].iloc[0]
+    run = score_leads(nightly, dev_model, "m", "1", chunk_rows=5_000)
+    assert run.leads_scored == INFERENCE_LEADS == _scores(nightly)["lead_id"].nunique()
+    assert run.run_id > failed["run_id"].iloc[0]
+
+
+def test_two_concurrent_runs_never_double_score(nightly, dev_model):
+    results, errors = [], []
+
+    def run() -> None:
+        try:
+            results.append(score_leads(nightly, dev_model, "m", "1", chunk_rows=6_000))
+        except Exception as error:  # noqa: BLE001 - the test reports whatever a run raised
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    assert sorted(r.leads_scored for r in results) == [0, INFERENCE_LEADS]
+    scores = _scores(nightly)
+    assert len(scores) == scores["lead_id"].nunique() == INFERENCE_LEADS
+
+
+def test_new_champion_rescores_with_trend_and_one_current_score(nightly, dev_model, course_model):
+    score_leads(nightly, dev_model, "m", "1")
+    second = score_leads(nightly, course_model, "m", "2")
+    assert second.leads_scored == INFERENCE_LEADS
+    scores = _scores(nightly)
+    current = scores[scores["is_current"].astype(bool)]
+    assert len(current) == INFERENCE_LEADS and (current["model_version"] == "2").all()
+    assert set(current["trend"]) <= {"improving", "steady", "declining"}
+    delta = current["score"] - current["previous_score"]
+    assert ((delta > 0.05) == (current["trend"] == "improving")).all()
+    assert ((delta < -0.05) == (current["trend"] == "declining")).all()
+
+
+def test_drift_sample_is_deterministic_and_bounded(nightly, dev_model):
+    run = score_leads(nightly, dev_model, "m", "1")
+    first = read_drift_sample(nightly, run.run_id, run.leads_scored, max_rows=5_000)
+    second = read_drift_sample(nightly, run.run_id, run.leads_scored, max_rows=5_000)
+    assert 4_000 <= len(first) <= 5_000
+    assert first["lead_id"].tolist() == second["lead_id"].tolist()
+    assert first["score"].between(0, 1).all()
