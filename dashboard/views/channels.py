@@ -14,6 +14,8 @@ from dashboard.queries import FilterOptions
 
 TOP_CHANNELS = 15
 TREND_LINES = 6
+MIN_CHANNEL_LEADS = 30
+MIN_CHANNEL_SHARE = 0.005
 GRADE_SHARES = {f"share_{g.lower()}": g for g in style.GRADES}
 
 
@@ -63,12 +65,18 @@ def conversion_chart(top: pd.DataFrame, dimension: str) -> go.Figure:
     return style.tidy(figure, height=420)
 
 
+def junk_volume_floor(summary: pd.DataFrame) -> int:
+    """Channels smaller than this are left out of the junk chart: 3 leads of grade D out of 3 say nothing."""
+    return max(MIN_CHANNEL_LEADS, int(summary["leads"].sum() * MIN_CHANNEL_SHARE))
+
+
 def junk_chart(summary: pd.DataFrame, dimension: str) -> go.Figure:
-    """Where junk comes from: share of grade D per channel, worst first."""
-    worst = summary.nlargest(TOP_CHANNELS, "share_d").sort_values("share_d")
+    """Where junk comes from: share of grade D per channel (channels of a meaningful size), worst first."""
+    floor = junk_volume_floor(summary)
+    worst = summary[summary["leads"] >= floor].nlargest(TOP_CHANNELS, "share_d").sort_values("share_d")
     labels = [f"{d:,} of {n:,}" for d, n in zip(worst["grade_d"], worst["leads"], strict=True)]
     figure = px.bar(worst, y="channel", x="share_d", orientation="h", text=labels,
-                    title=f"Where junk comes from: share of grade D by {dimension.lower()}",
+                    title=f"Where junk comes from: share of grade D by {dimension.lower()} (≥ {floor:,} leads)",
                     labels={"share_d": "share of grade D", "channel": ""}, color_discrete_sequence=["#d73027"])
     figure.update_yaxes(type="category")
     figure.update_xaxes(tickformat=".0%", range=[0, 1])
@@ -81,8 +89,9 @@ def band_chart(bands: pd.DataFrame) -> go.Figure:
                     title="Does the score work? Actual L2AC by score band",
                     labels={"band": "score band", "l2ac": "actual L2AC (known outcomes)"},
                     color_discrete_sequence=["#4575b4"])
+    figure.update_traces(textposition="outside", textangle=0, textfont_size=10, cliponaxis=False)
     figure.update_xaxes(type="category")
-    figure.update_yaxes(tickformat=".0%", range=[0, 1])
+    figure.update_yaxes(tickformat=".0%", range=[0, 1.08])
     return style.tidy(figure)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from dashboard import empty_states, queries, stored_json, style
 
 REPORT_HEIGHT = 900
+LOG_FLOOR = 1e-4  # a score of 0 is drawn here: a log axis has no zero
 
 
 def history_charts(history: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
@@ -28,6 +29,8 @@ def history_charts(history: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
                        title="Share of leads predicted to apply", labels={"run_id": "scoring run", "share": ""})
     positive.update_yaxes(tickformat=".0%", range=[0, 1])
     positive.update_xaxes(type="category")
+    for figure in (drifted, positive):
+        figure.update_traces(marker={"size": 10})
     return style.tidy(drifted), style.tidy(positive)
 
 
@@ -47,12 +50,13 @@ def column_chart(columns: pd.DataFrame) -> go.Figure:
     figure = go.Figure([
         go.Scatter(x=shown["threshold"], y=shown["column"], mode="markers", name="threshold",
                    marker={"symbol": "line-ns-open", "size": 18, "color": "#555555", "line": {"width": 2}}),
-        go.Scatter(x=shown["score"], y=shown["column"], mode="markers", name="score (red = drifted)",
-                   marker={"size": 12, "color": colours}, customdata=shown["method"],
-                   hovertemplate="%{y}: %{x} (%{customdata})<extra></extra>"),
+        go.Scatter(x=shown["score"].astype(float).clip(lower=LOG_FLOOR), y=shown["column"], mode="markers",
+                   name="score (red = drifted)", marker={"size": 12, "color": colours},
+                   customdata=list(zip(shown["method"], shown["score"], strict=True)),
+                   hovertemplate="%{y}: %{customdata[1]} (%{customdata[0]})<extra></extra>"),
     ])
     figure.update_layout(title="Drift score per column, against its threshold")
-    figure.update_xaxes(type="log", title="score (log scale)")
+    figure.update_xaxes(type="log", title=f"score (log scale; 0 drawn at {LOG_FLOOR:g})")
     figure.update_yaxes(type="category")
     return style.tidy(figure, height=max(300, 30 * len(columns) + 120))
 

@@ -157,6 +157,9 @@ def reasons(lead: pd.Series) -> None:
 def history(engine: Engine, lead_id: str) -> None:
     """The lead's score over scoring runs."""
     runs = queries.lead_history(engine, lead_id)
+    if len(runs) < 2:
+        st.caption(f"Scored once so far (run {runs['run_id'].iloc[0]}): its history starts with the next run.")
+        return
     figure = px.line(runs, x="scored_at", y="score", markers=True, hover_data=["run_id", "grade", "model_version"],
                      title="Score history", range_y=[0, 1], labels={"scored_at": "scored at"})
     st.plotly_chart(style.tidy(figure, height=280), key="lead_history")

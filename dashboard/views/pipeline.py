@@ -22,8 +22,10 @@ def headline(batches: pd.DataFrame, runs: pd.DataFrame) -> None:
     cards[1].metric("Rows in", f"{int(batches['rows_in'].sum()):,}")
     cards[2].metric("Loaded", f"{int(batches['loaded'].sum()):,}")
     cards[3].metric("Rejected", f"{int(batches['rejected'].sum()):,}")
-    last = runs.iloc[0] if not runs.empty else None
-    cards[4].metric("Last scoring run", "none yet" if last is None else f"run {last['run_id']}: {last['status']}")
+    if runs.empty:
+        cards[4].metric("Last scoring run", "none yet")
+    else:
+        cards[4].metric(f"Last scoring run (#{runs.iloc[0]['run_id']})", str(runs.iloc[0]["status"]))
 
 
 def batch_chart(batches: pd.DataFrame) -> go.Figure:
@@ -69,7 +71,8 @@ def runs_section(runs: pd.DataFrame) -> None:
         x="run " + shown["run_id"].astype(str), y=shown["duration_s"], text=shown["leads_scored"].map("{:,} leads".format),
         marker_color=[STATUS_COLOURS.get(str(s).lower(), "#999999") for s in shown["status"]],
         hovertext=shown["status"]))
-    figure.update_layout(title="Scoring runs: duration in seconds (green succeeded, red failed)", yaxis_title="seconds")
+    figure.update_layout(title="Scoring runs: duration in seconds (green succeeded, red failed)", yaxis_title="seconds",
+                         bargap=0.5 if len(shown) < 4 else 0.2)
     figure.update_xaxes(type="category")
     st.plotly_chart(style.tidy(figure), key="runs_chart")
     failed = runs[runs["error"].notna()]

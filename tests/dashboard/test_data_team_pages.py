@@ -120,7 +120,7 @@ def test_pipeline_page_accounts_for_every_row(seeded: Seeded, open_page) -> None
     assert shown["Rows in"] == f"{batches['rows_in'].sum():,}"
     assert shown["Loaded"] == f"{batches['loaded'].sum():,}"
     assert shown["Rejected"] == f"{batches['rejected'].sum():,}"
-    assert shown["Last scoring run"] == "run 3: failed"
+    assert shown["Last scoring run (#3)"] == "failed"
     stacked = {t["name"]: t["y"] for t in charts(at)["batches_chart"]["data"]}
     assert [sum(v) for v in zip(*stacked.values(), strict=True)] == list(batches["rows_in"])
     reasons = charts(at)["reasons_chart"]["data"][0]
