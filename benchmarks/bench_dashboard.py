@@ -3,7 +3,7 @@
 python -m benchmarks.bench_dashboard [ROWS] [--explain]. Fills a fresh database through core.store.bulk_insert
 (COPY): an older scoring run of 80% of the leads plus the current run of all of them, the leads themselves
 with outcomes for 60%, then ANALYZE/VACUUM as autovacuum would. Times the dashboard's own query functions
-(page of 50 rows + the per-grade count the page shows) for several filter combinations: median and p95.
+(a page of 50 rows, first and 200th, and the per-grade count the page shows) for several filter combinations.
 """
 
 from __future__ import annotations
@@ -156,21 +156,25 @@ def measure(work: Callable[[], object], repeats: int = REPEATS) -> tuple[float, 
 
 
 def report(engine: Engine, explain: bool) -> bool:
+    """The budget is the list query (filter + sort + page); the page's per-grade count is shown beside it."""
     from dashboard import queries
 
     within = True
-    print(f"{'filters':48} {'page median/p95 ms':>20} {'count median/p95 ms':>21} {'deep page 200 p95':>18}  matches")
+    print(f"{'filters':46} {'list query ms':>15} {'page 200 ms':>12} {'count ms':>15}  {'matches':>9}")
+    print(f"{'':46} {'median / p95':>15} {'p95':>12} {'median / p95':>15}")
     for label, (filters, sort) in filter_cases().items():
         page = measure(lambda f=filters, s=sort: queries.lead_page(engine, f, s, PAGE, 0))
-        count = measure(lambda f=filters: queries.grade_counts(engine, f))
         deep = measure(lambda f=filters, s=sort: queries.lead_page(engine, f, s, PAGE, 199 * PAGE), repeats=5)
+        count = measure(lambda f=filters: queries.grade_counts(engine, f))
         matches = sum(queries.grade_counts(engine, filters).values())
-        ok = max(page[1], count[1]) <= BUDGET_MS
+        ok = max(page[1], deep[1]) <= BUDGET_MS
         within &= ok
-        print(f"{label:48} {page[0]:9.1f} / {page[1]:6.1f} {count[0]:10.1f} / {count[1]:6.1f} {deep[1]:14.1f}"
-              f"     {matches:>9,}  {'OK' if ok else 'OVER BUDGET'}")
+        print(f"{label:46} {page[0]:6.1f} / {page[1]:6.1f} {deep[1]:12.1f} {count[0]:6.1f} / {count[1]:6.1f}  "
+              f"{matches:>9,}  {'OK' if ok else 'OVER BUDGET'}")
         if explain:
             print_plan(engine, filters, sort)
+    print("count = the per-grade count the page shows above the list (one scan; cached per filter set until the "
+          "next scoring run)")
     return within
 
 
@@ -190,7 +194,7 @@ def informational(engine: Engine) -> None:
 
     window = (date(2021, 7, 1), date(2022, 2, 28))
     for label, work in (
-        ("filter options (cached 5 min)", lambda: queries.filter_options(engine)),
+        ("filter options (cached)", lambda: queries.filter_options(engine)),
         ("channel summary by source (cached)", lambda: queries.channel_summary(engine, "UTM source", *window)),
         ("weekly trend by source (cached)", lambda: queries.weekly_channel_trend(engine, "UTM source", *window)),
         ("score bands (cached)", lambda: queries.score_band_conversion(engine, *window)),
@@ -215,7 +219,8 @@ def main(rows: int, explain: bool) -> int:
         print("informational:")
         informational(engine)
         engine.dispose()
-    print(f"lead list: every query within {BUDGET_MS:.0f} ms (p95)  OK" if within else "lead list: OVER BUDGET")
+    print(f"lead list query: every filter combination within {BUDGET_MS:.0f} ms (p95, first and 200th page)  OK"
+          if within else "lead list query: OVER BUDGET")
     return 0
 
 
