@@ -103,9 +103,10 @@ class LeadModel:
         """Probability that each lead completes its application (app_complete_flag == 1)."""
         return self.predict_features(self.features(leads))
 
-    def predict_features(self, features: pd.DataFrame) -> np.ndarray:
-        """Probabilities from an already built feature matrix."""
-        return self.booster.predict(features.to_numpy("float64"))
+    def predict_features(self, features: pd.DataFrame, threads: int | None = None) -> np.ndarray:
+        """Probabilities from an already built feature matrix (threads: override the training setting)."""
+        extra = {"num_threads": threads} if threads else {}
+        return self.booster.predict(features.to_numpy("float64"), **extra)
 
     def grades(self, scores: np.ndarray) -> np.ndarray:
         """Grade A-D of each score by the cut-offs chosen on the holdout."""

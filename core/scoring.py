@@ -1,22 +1,25 @@
 """Nightly scoring: unscored leads -> features -> probability, grade, rank, reasons -> one atomic run.
 
-A run is one database transaction: its scores are staged chunk by chunk (memory stays flat), then
-published with their rank and trend, and the run row is written, all or nothing. The first statement
+A run is one database transaction: leads stream in chunks (memory stays flat), scored chunks are
+spilled to disk, then the run is written in bulk with its ranks, all or nothing. The first statement
 of the transaction takes the `run_lock` row, so two runs never score at once (Postgres row lock,
 SQLite write lock); the second one waits, then finds nothing left to score.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, insert, text, update
+from sqlalchemy import Engine, insert, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -24,11 +27,19 @@ from core import store
 from core.features import INTERACTION_GROUPS, city_tier, interaction_mapping
 from core.reasons import ReasonTable, lead_contributions, learn_reason_table, reason_sentences
 from core.schema import CODE_COLUMNS, INTERACTION_COLUMNS, LEAD_ID
+from core.score_store import SCORE_COLUMNS, ScoreSpill, read_lead_chunks, retire_previous_scores, write_run
 
 LOCK_NAME = "score"
 TREND_DELTA = 0.05
 REASON_SAMPLE_ROWS = 3_000
-STAGE_COLUMNS = [c.name for c in store.lead_scores.columns]
+PREDICT_THREADS = max(1, os.cpu_count() or 1)
+
+
+def score_trend(scores: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Improving / steady / declining against the lead's previous score (None when first scored)."""
+    delta = scores - previous
+    trend = np.where(delta > TREND_DELTA, "improving", np.where(delta < -TREND_DELTA, "declining", "steady"))
+    return np.where(np.isnan(previous), None, trend).astype(object)
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,7 @@ class ChunkScorer:
     def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Stage rows (rank, trend and run id are filled when the run is published)."""
         matrix = self.model.features(chunk)
-        scores = np.asarray(self.model.predict_features(matrix), dtype="float64")
+        scores = np.asarray(self.model.predict_features(matrix, threads=PREDICT_THREADS), dtype="float64")
         positive, negative = reason_sentences(self._contributions(matrix), self.model.readable_features(chunk))
         return self._stage_rows(chunk, scores, positive, negative)
 
@@ -69,7 +80,9 @@ class ChunkScorer:
             "run_id": 0, LEAD_ID: chunk[LEAD_ID].to_numpy(), "model_version": self.model_version,
             "score": scores, "grade": self.model.grades(scores), "rank": 0,
             "predicted": np.asarray(self.model.predicted(scores), dtype="int16"),
-            "previous_score": np.nan, "trend": None, "reasons_positive": positive, "reasons_negative": negative,
+            "previous_score": chunk["previous_score"].to_numpy("float64"),
+            "trend": score_trend(scores, chunk["previous_score"].to_numpy("float64")),
+            "reasons_positive": positive, "reasons_negative": negative,
             "is_current": True, "created_date": chunk["created_date"].to_numpy(),
             "city_tier": city_tier(chunk["city_mapped"]).astype("int16").to_numpy(),
         })
@@ -77,7 +90,7 @@ class ChunkScorer:
             rows[column] = chunk[column].to_numpy()
         rows["referred_lead"] = chunk["referred_lead"].fillna(0).astype("int16").to_numpy()
         rows["scored_at"] = self.now
-        return rows[STAGE_COLUMNS]
+        return rows[SCORE_COLUMNS]
 
 
 def unscored_leads_sql(rescore_all: bool) -> str:
@@ -88,8 +101,9 @@ def unscored_leads_sql(rescore_all: bool) -> str:
         for group in INTERACTION_GROUPS
     ]
     columns = ["l.lead_id", "l.created_date", "l.city_mapped", *(f"l.{c}" for c in CODE_COLUMNS),
-               "l.total_leads_droppped", "l.referred_lead", *sums]
-    sql = f"SELECT {', '.join(columns)} FROM leads l"
+               "l.total_leads_droppped", "l.referred_lead", *sums, "p.score AS previous_score"]
+    sql = (f"SELECT {', '.join(columns)} FROM leads l "
+           "LEFT JOIN lead_scores p ON p.lead_id = l.lead_id AND p.is_current")
     if not rescore_all:
         sql += (" WHERE NOT EXISTS (SELECT 1 FROM lead_scores s"
                 " WHERE s.lead_id = l.lead_id AND s.model_version = :version)")
@@ -98,13 +112,7 @@ def unscored_leads_sql(rescore_all: bool) -> str:
 
 def read_unscored(conn: Connection, version: str, rescore_all: bool, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Stream the leads to score in chunks of chunk_rows."""
-    query = text(unscored_leads_sql(rescore_all)).execution_options(stream_results=True, yield_per=chunk_rows)
-    result = conn.execute(query, {"version": version})
-    columns = list(result.keys())
-    for part in result.partitions(chunk_rows):
-        chunk = pd.DataFrame.from_records(part, columns=columns)
-        chunk["created_date"] = pd.to_datetime(chunk["created_date"], format="ISO8601")
-        yield chunk
+    yield from read_lead_chunks(conn, unscored_leads_sql(rescore_all), {"version": version}, chunk_rows)
 
 
 def score_leads(engine: Engine, model, model_name: str, model_version: str, *, rescore_all: bool = False,
@@ -118,7 +126,7 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
         with engine.begin() as conn:
             _take_run_lock(conn, now)
             run_id = _open_run(conn, model_name, model_version, now)
-            scored = _stage_and_publish(conn, ChunkScorer(model, model_version, now), run_id,
+            scored = _score_and_write(conn, ChunkScorer(model, model_version, now), run_id,
                                         model_version, rescore_all, chunk_rows, after_chunk)
             duration = time.perf_counter() - started
             _close_run(conn, run_id, scored, duration)
@@ -128,36 +136,19 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
     return ScoringRun(run_id, model_version, scored, duration)
 
 
-def _stage_and_publish(conn: Connection, scorer: ChunkScorer, run_id: int, version: str, rescore_all: bool,
+def _score_and_write(conn: Connection, scorer: ChunkScorer, run_id: int, version: str, rescore_all: bool,
                        chunk_rows: int, after_chunk: Callable[[int], None] | None) -> int:
-    scored = 0
-    with store.staging_table(conn, store.lead_scores, "stage_scores") as stage:
+    with tempfile.TemporaryDirectory(prefix="leadscore-run-") as folder:
+        spill = ScoreSpill(Path(folder))
         for index, chunk in enumerate(read_unscored(conn, version, rescore_all, chunk_rows)):
-            store.bulk_insert(conn, stage, scorer.score(chunk))
-            scored += len(chunk)
+            spill.append(scorer.score(chunk))
             if after_chunk is not None:
                 after_chunk(index)
-        if scored:
-            _publish(conn, stage, run_id)
-    return scored
-
-
-def _publish(conn: Connection, stage: str, run_id: int) -> None:
-    """Move staged scores into lead_scores with rank and trend; older scores stop being current."""
-    lead_cols = ["created_date", "city_tier", *CODE_COLUMNS, "referred_lead"]
-    conn.execute(text(
-        f"INSERT INTO lead_scores ({', '.join(STAGE_COLUMNS)}) "
-        f"SELECT :run, s.lead_id, s.model_version, s.score, s.grade, "
-        f"ROW_NUMBER() OVER (ORDER BY s.score DESC, s.lead_id), s.predicted, p.score, "
-        f"CASE WHEN p.score IS NULL THEN NULL WHEN s.score - p.score > :delta THEN 'improving' "
-        f"WHEN p.score - s.score > :delta THEN 'declining' ELSE 'steady' END, "
-        f"s.reasons_positive, s.reasons_negative, TRUE, {', '.join('s.' + c for c in lead_cols)}, s.scored_at "
-        f'FROM "{stage}" s LEFT JOIN lead_scores p ON p.lead_id = s.lead_id AND p.is_current'
-    ), {"run": run_id, "delta": TREND_DELTA})
-    conn.execute(text(
-        f'UPDATE lead_scores SET is_current = FALSE WHERE is_current AND run_id <> :run '
-        f'AND lead_id IN (SELECT lead_id FROM "{stage}")'
-    ), {"run": run_id})
+        if spill.rows:
+            write_run(conn, run_id, spill)
+        if spill.rescored:
+            retire_previous_scores(conn, run_id)
+        return spill.rows
 
 
 def _ensure_lock_row(engine: Engine) -> None:
@@ -198,8 +189,9 @@ def _record_failed_run(engine: Engine, model_name: str, model_version: str, now:
 
 def drift_sample_sql() -> str:
     """Every k-th lead of a run by rank: a deterministic sample spread over the whole score range."""
-    return (unscored_leads_sql(rescore_all=True).replace(" FROM leads l", ", s.score, s.predicted FROM leads l")
-            + " JOIN lead_scores s ON s.lead_id = l.lead_id WHERE s.run_id = :run AND (s.rank % :step) = 0")
+    base = unscored_leads_sql(rescore_all=True).split(" FROM leads l")[0].replace(", p.score AS previous_score", "")
+    return (base + ", s.score, s.predicted FROM leads l JOIN lead_scores s ON s.lead_id = l.lead_id "
+            "WHERE s.run_id = :run AND (s.rank % :step) = 0")
 
 
 def read_drift_sample(engine: Engine, run_id: int, leads_scored: int, max_rows: int = 50_000) -> pd.DataFrame:

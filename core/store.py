@@ -97,10 +97,12 @@ scoring_runs = Table(
     Column("error", Text),
 )
 
+# On Postgres each scoring run is its own partition: the run is COPY'd into a bare table whose indexes
+# are then built in bulk when it is attached (an incremental index insert per row is ~5x slower).
 lead_scores = Table(
     "lead_scores", metadata,
-    Column("run_id", Integer, ForeignKey("scoring_runs.run_id"), primary_key=True),
-    Column(LEAD_ID, String(64), primary_key=True),
+    Column(LEAD_ID, String(64), primary_key=True),  # the key also serves lookups by lead
+    Column("run_id", Integer, primary_key=True),
     Column("model_version", Text, nullable=False),
     Column("score", Float, nullable=False),
     Column("grade", String(1), nullable=False),
@@ -119,7 +121,6 @@ lead_scores = Table(
     Column("first_utm_source_c", Text, nullable=False),
     Column("referred_lead", SmallInteger, nullable=False),
     Column("scored_at", DateTime, nullable=False),
-    Index("ix_lead_scores_lead_id", LEAD_ID),
     Index("ix_lead_scores_current_score", "score", postgresql_where=text("is_current"),
           sqlite_where=text("is_current")),
     Index("ix_lead_scores_current_created", "created_date", postgresql_where=text("is_current"),
@@ -127,6 +128,7 @@ lead_scores = Table(
     # the dashboard's grade filter: each grade's leads in score order, and per-grade counts from the index alone
     Index("ix_lead_scores_current_grade_score", "grade", "score", postgresql_where=text("is_current"),
           sqlite_where=text("is_current")),
+    postgresql_partition_by="LIST (run_id)",
 )
 
 model_versions = Table(
