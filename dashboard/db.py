@@ -62,11 +62,11 @@ def open_engine() -> Engine | None:
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _cached_call(url: str, query_name: str, args: tuple, latest_run: int | None) -> Any:
+def _cached_call(url: str, query_name: str, args: tuple, scoring_marker: str) -> Any:
     return getattr(queries, query_name)(engine_for(url), *args)
 
 
 def cached(query: Callable[..., Any], *args: Any) -> Any:
     """A heavy aggregate from the queries module, cached per database until the next scoring run (at most 5 min)."""
     url = database_url()
-    return _cached_call(url, query.__name__, args, queries.latest_scored_run(engine_for(url)))
+    return _cached_call(url, query.__name__, args, queries.scoring_marker(engine_for(url)))

@@ -44,6 +44,11 @@ _WEEK = {
     "postgresql": "CAST(date_trunc('week', s.created_date) AS date)",
     "sqlite": "date(s.created_date, 'weekday 0', '-6 days')",
 }
+_UNINDEXED_SORT = {  # the same ordering value, but the planner cannot walk an index for it
+    "postgresql": {"score": "(score + 0)", "created_date": "(created_date + interval '0 seconds')"},
+    "sqlite": {"score": "+score", "created_date": "+created_date"},
+}
+INDEX_WALK_ROWS = 30_000  # index entries worth walking for one page before filtering-then-sorting is cheaper
 _SCORE_BAND = {
     "postgresql": "LEAST(CAST(floor(s.score * 10) AS integer), 9)",
     "sqlite": "MIN(CAST(s.score * 10 AS INTEGER), 9)",
@@ -162,24 +167,39 @@ def tables_with_rows(conn: Connection | Engine) -> set[str]:
     return {name for name in existing if conn.execute(text(f'SELECT 1 FROM "{name}" LIMIT 1')).first()}
 
 
-def latest_scored_run(conn: Connection | Engine) -> int | None:
-    """The newest run with stored scores (a primary-key lookup): cached aggregates are fresh while it holds."""
-    latest = _frame(conn, text("SELECT MAX(run_id) AS run_id FROM lead_scores"))["run_id"].iloc[0]
-    return None if pd.isna(latest) else int(latest)
+def scoring_marker(conn: Connection | Engine) -> str:
+    """Changes whenever a scoring run starts or finishes (a tiny table): cached aggregates are fresh while it holds."""
+    sql = "SELECT COUNT(*) AS runs, MAX(run_id) AS latest, MAX(finished_at) AS finished FROM scoring_runs"
+    row = _frame(conn, text(sql)).iloc[0]
+    return f"{row['runs']}:{row['latest']}:{row['finished']}"
 
 
 # ---- leads (sales rep) ----------------------------------------------------------------------
 
 def lead_page(conn: Connection | Engine, filters: LeadFilters, sort: str = DEFAULT_SORT,
-              limit: int = 50, offset: int = 0) -> pd.DataFrame:
-    """One page of current scores matching the filters, in the chosen order."""
-    order = SORTS[sort]
+              limit: int = 50, offset: int = 0, selectivity: float | None = None) -> pd.DataFrame:
+    """One page of current scores matching the filters, in the chosen order.
+
+    selectivity (matching share of the current scores, when the caller knows it) picks the plan: walking
+    the sort index is fast until the page sits beyond many non-matching entries; then the matches are
+    filtered first and sorted (same rows, same order).
+    """
     if filters.grades and sort in SCORE_SORTS:
-        return _lead_page_by_grade(conn, filters, order, int(limit), int(offset))
+        return _lead_page_by_grade(conn, filters, SORTS[sort], int(limit), int(offset))
+    order = _order(conn, sort, int(offset) + int(limit), selectivity)
     where, values = _where_current(filters)
     sql = f"SELECT {_columns()} FROM lead_scores WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
     params = {**values, "limit": int(limit), "offset": int(offset)}
     return _frame(conn, _bind(sql, values), params, dates=("created_date", "scored_at"))
+
+
+def _order(conn: Connection | Engine, sort: str, rows_needed: int, selectivity: float | None) -> str:
+    """The sort, or the same sort through an expression no index serves when walking the index would be slow."""
+    order = SORTS[sort]
+    if selectivity is None or rows_needed / max(selectivity, 1e-9) <= INDEX_WALK_ROWS:
+        return order
+    column = order.split()[0]
+    return _UNINDEXED_SORT[_dialect(conn)][column] + order[len(column):]
 
 
 def _lead_page_by_grade(conn: Connection | Engine, filters: LeadFilters, order: str, limit: int,

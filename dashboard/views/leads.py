@@ -71,7 +71,8 @@ def lead_table(engine: Engine, filters: LeadFilters, total: int) -> pd.DataFrame
     table_slot = st.container()
     pages = max(1, -(-total // size))
     page_no = st.pagination(pages, key=f"page-{_list_identity(filters, sort, size)}")
-    rows = queries.lead_page(engine, filters, sort, limit=size, offset=(page_no - 1) * size)
+    share = total / max(1, sum(db.cached(queries.grade_counts, LeadFilters()).values()))
+    rows = queries.lead_page(engine, filters, sort, limit=size, offset=(page_no - 1) * size, selectivity=share)
     first = (page_no - 1) * size + 1
     table_slot.caption(f"Showing {first:,}-{first + len(rows) - 1:,} of {total:,}, {sort.lower()}.")
     table_slot.dataframe(lead_list.styled(lead_list.table(rows)), hide_index=True, key="lead_table",

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from core import store
 from core.features import CITY_TIER
@@ -59,12 +59,24 @@ def seed_database(engine: Engine, now: datetime | None = None, seed: int = 7) ->
     seeded = Seeded(now=now, batches=_batches(now, leads), rejected=_rejected(), leads=leads, runs=_runs(now),
                     scores=_scores(rng, leads, true_score, now), models=_models(now), drift=_drift(now))
     with engine.begin() as conn:
+        ensure_run_partitions(conn, [int(r) for r in seeded.runs["run_id"]])
         for table, frame in (("ingest_batches", seeded.batches), ("rejected_leads", seeded.rejected),
                              ("leads", seeded.leads), ("scoring_runs", seeded.runs),
                              ("lead_scores", seeded.scores), ("model_versions", seeded.models),
                              ("drift_reports", seeded.drift)):
             store.bulk_insert(conn, table, frame)
     return seeded
+
+
+def ensure_run_partitions(conn, run_ids: list[int]) -> None:
+    """On Postgres lead_scores may be partitioned by run: give each seeded run its partition."""
+    if not store.is_postgres(conn):
+        return
+    partitioned = conn.execute(text("SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
+                                    "WHERE c.relname = 'lead_scores'")).first()
+    for run_id in run_ids if partitioned else []:
+        conn.execute(text(f"CREATE TABLE IF NOT EXISTS lead_scores_seed_run_{int(run_id)} "
+                          f"PARTITION OF lead_scores FOR VALUES IN ({int(run_id)})"))
 
 
 def _pick(rng: np.random.Generator, levels: tuple[tuple[str, float], ...], n: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core import store
 from dashboard import lead_list, queries
 from tests.dashboard.reading import assert_clean, charts, metrics
-from tests.dashboard.seed import Seeded
+from tests.dashboard.seed import Seeded, ensure_run_partitions
 
 
 def best_first(frame: pd.DataFrame) -> pd.DataFrame:
@@ -192,6 +192,18 @@ def test_cached_counts_refresh_when_a_new_run_lands(seeded: Seeded, seeded_engin
     new = seeded.current.head(5).assign(run_id=4, lead_id=[f"new-lead-{i}" for i in range(5)])
     with seeded_engine.begin() as conn:
         store.bulk_insert(conn, "scoring_runs", runs)
+        ensure_run_partitions(conn, [4])
         store.bulk_insert(conn, "lead_scores", new)
 
     assert metrics(open_page("leads"))["Leads matching"] == "305"
+
+
+def test_filter_then_sort_plan_returns_the_same_pages(seeded: Seeded, seeded_engine) -> None:
+    filters = queries.LeadFilters(city_tiers=(1, 3), sources=("Level2", "Level0"))
+    for sort in queries.SORTS:
+        for offset in (0, 40):
+            by_index = queries.lead_page(seeded_engine, filters, sort, limit=20, offset=offset)
+            by_scan = queries.lead_page(seeded_engine, filters, sort, limit=20, offset=offset, selectivity=1e-6)
+            assert list(by_scan["lead_id"]) == list(by_index["lead_id"]) and len(by_index) == 20
+    assert queries._order(seeded_engine, "Score, best first", 50, 1e-6) != queries.SORTS["Score, best first"]
+    assert queries._order(seeded_engine, "Score, best first", 50, 0.5) == queries.SORTS["Score, best first"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -159,7 +160,8 @@ def test_the_setup_script_applies_the_role(seeded_postgres: Seeded, postgres_url
     script = Path(__file__).resolve().parents[2] / "scripts" / "create_readonly_role.sh"
     done = subprocess.run([str(script), postgres_url], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert "leadscore_reader can read 8 tables" in done.stdout
+    readable = re.search(r"leadscore_reader can read (\d+) tables", done.stdout)
+    assert readable and int(readable.group(1)) >= len(queries.TABLES)
     reader = create_engine(make_url(postgres_url).set(username="leadscore_reader", password=None))
     with reader.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM leads")).scalar_one() == len(seeded_postgres.leads)
