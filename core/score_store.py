@@ -57,8 +57,9 @@ def _copy_out_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int) 
     with cursor.copy(f"COPY ({literal}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
         reader = pa_csv.open_csv(_CopyStream(copy), read_options=pa_csv.ReadOptions(block_size=8 << 20),
                                  convert_options=pa_csv.ConvertOptions(
-                                     column_types={"lead_id": pa.string(), "city_mapped": pa.string()},
-                                     strings_can_be_null=True, timestamp_parsers=["%Y-%m-%d %H:%M:%S"]))
+                                     column_types={"lead_id": pa.string(), "city_mapped": pa.string(),
+                                                   "previous_score": pa.float64()},
+                                     strings_can_be_null=True, timestamp_parsers=[pa_csv.ISO8601]))
         pending: list[pa.RecordBatch] = []
         for batch in reader:
             pending.append(batch)
@@ -76,7 +77,7 @@ def _batches_to_frame(batches: list[pa.RecordBatch]) -> pd.DataFrame:
 
 
 class _CopyStream(io.RawIOBase):
-    """A file-like view of a psycopg COPY TO STDOUT, for Arrow's streaming CSV reader."""
+    """A file-like view of a psycopg COPY TO STDOUT (one small block per row) for Arrow's CSV reader."""
 
     def __init__(self, copy) -> None:
         self._blocks = iter(copy)
@@ -85,16 +86,24 @@ class _CopyStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        while not self._rest:
+    def read(self, size: int = -1) -> bytes:
+        """Join blocks until `size` bytes are ready (Arrow asks for large blocks)."""
+        parts, have = [self._rest], len(self._rest)
+        while size < 0 or have < size:
             block = next(self._blocks, None)
             if block is None:
-                return 0
-            self._rest = bytes(block)
-        size = min(len(buffer), len(self._rest))
-        buffer[:size] = self._rest[:size]
-        self._rest = self._rest[size:]
-        return size
+                break
+            parts.append(bytes(block))
+            have += len(parts[-1])
+        data = b"".join(parts)
+        cut = len(data) if size < 0 else size
+        self._rest = data[cut:]
+        return data[:cut]
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
 
 
 class ScoreSpill:

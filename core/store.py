@@ -177,7 +177,15 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        _create_default_score_partition(engine)
     return engine
+
+
+def _create_default_score_partition(engine: Engine) -> None:
+    """Rows written without a run partition (seeds, tools) land here; scoring runs get their own."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS lead_scores_default PARTITION OF lead_scores DEFAULT"))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -1,0 +1,107 @@
+"""Nightly scoring on Postgres: 1,000,000 leads end to end <= 20 s with peak memory <= 2 GB; 3,000,000
+leads with the same peak memory; and the faithfulness of the fast reasons against exact TreeSHAP.
+
+python -m benchmarks.bench_score [ROWS ...]   (default: 1000000 3000000)
+Each size runs in its own process: fill a fresh database with synthetic leads (COPY), train a model on
+80,000 labelled synthetic leads, then time score_leads (read -> features -> predict -> grades and
+reasons -> write) and report peak RSS of the scoring process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.harness import fresh_postgres_database, peak_rss_mb, timed, verdict
+
+BUDGET_S = 20.0
+BUDGET_MB = 2048.0
+FILL_CHUNK = 500_000
+
+
+def trained_model():
+    from core.model import ModelConfig, train_candidate
+    from core.schema import LEAD_ID
+
+    leads = typed_leads(80_000, seed=3, labelled=True).drop(columns=[LEAD_ID])
+    return train_candidate(leads, ModelConfig()).model
+
+
+def typed_leads(rows: int, seed: int, labelled: bool) -> pd.DataFrame:
+    """Synthetic leads as the leads table holds them (typed columns and a lead_id)."""
+    from core.schema import LABEL, LEAD_ID
+    from core.synthetic import generate_leads
+
+    frame = generate_leads(rows, seed=seed, labelled=labelled)
+    frame["created_date"] = pd.to_datetime(frame["created_date"])
+    frame.insert(0, LEAD_ID, [f"s{seed}-{i:09d}" for i in range(rows)])
+    if not labelled:
+        frame[LABEL] = pd.Series(pd.NA, index=frame.index, dtype="Int8")
+    return frame
+
+
+def fill_leads(url: str, rows: int) -> None:
+    """Unscored leads straight into the leads table (one ingest batch), in chunks."""
+    from sqlalchemy import insert
+
+    from core import store
+
+    engine = store.make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(insert(store.ingest_batches).values(
+            batch_id=1, file_name="bench", sha256="bench", rows_in=rows, loaded=rows, duplicate=0, rejected=0,
+            labels_recorded=0, started_at=datetime.now()))
+    for start in range(0, rows, FILL_CHUNK):
+        chunk = typed_leads(min(FILL_CHUNK, rows - start), seed=100 + start // FILL_CHUNK, labelled=False)
+        chunk.insert(1, "batch_id", 1)
+        chunk.insert(2, "row_number", np.arange(len(chunk)))
+        with engine.begin() as conn:
+            store.bulk_insert(conn, "leads", chunk)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE leads")
+    engine.dispose()
+
+
+def measure(url: str, rows: int) -> None:
+    """Child process: train, then score every lead once, and print the verdict."""
+    from core.scoring import score_leads
+    from core.store import make_engine
+
+    model = trained_model()
+    engine = make_engine(url)
+    run, seconds = timed(lambda: score_leads(engine, model, "bench", "1"))
+    print(run.line())
+    print(verdict(f"score {rows:,} leads", seconds, BUDGET_S * rows / 1_000_000, rows, peak_rss_mb(), BUDGET_MB))
+    report_faithfulness(model, engine)
+
+
+def report_faithfulness(model, engine) -> None:
+    """Top-factor agreement of the lookup-table reasons with exact TreeSHAP on 5,000 scored leads."""
+    from core.reasons import agreement_with_exact, learn_reason_table
+    from core.scoring import unscored_leads_sql
+    from core.store import read_frame
+
+    leads = read_frame(engine, unscored_leads_sql(rescore_all=True) + " ORDER BY l.lead_id LIMIT 23000")
+    leads["created_date"] = pd.to_datetime(leads["created_date"])
+    matrix = model.features(leads)
+    table = learn_reason_table(model.booster, matrix.iloc[:3_000], list(model.categorical_features))
+    figures = agreement_with_exact(model.booster, table, matrix.iloc[18_000:])
+    print("reasons vs exact TreeSHAP on 5,000 other leads: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+
+
+def main(sizes: list[int]) -> None:
+    for rows in sizes:
+        with fresh_postgres_database() as url:
+            fill_leads(url, rows)
+            subprocess.run([sys.executable, "-m", "benchmarks.bench_score", "--child", url, str(rows)], check=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        measure(sys.argv[2], int(sys.argv[3]))
+    else:
+        main([int(a) for a in sys.argv[1:]] or [1_000_000, 3_000_000])
