@@ -24,7 +24,7 @@ demo: venv
 	$(MAKE) dashboard
 
 dashboard: venv
-	$(VENV)/bin/streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+	$(VENV)/bin/streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer
 
 serve: venv
 	./scripts/serve.sh
