@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from core.config import Settings, load_settings
+from core.config import Settings
 from core.ingest import ingest_file
 from core.model import Candidate, train_candidate
 from core.store import make_engine
@@ -18,16 +18,6 @@ from core.training import load_labelled_leads
 from tests.paths import SHARED_DATA
 
 DEV_FILE = SHARED_DATA / "leads_labelled_dev.csv"
-
-
-@pytest.fixture(scope="session")
-def migrated_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow SQLite store with every migration applied (creating one costs ~7 s)."""
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +43,6 @@ def dev_leads(dev_database: Path) -> pd.DataFrame:
 def dev_candidate(dev_leads: pd.DataFrame) -> Candidate:
     """One default training on the real sample, shared by the read-only model tests."""
     return train_candidate(dev_leads)
-
-
-@pytest.fixture
-def settings(isolated_home: Path, migrated_mlflow_store: Path) -> Settings:
-    """Settings of this test's home, with a fresh copy of the migrated MLflow store."""
-    isolated_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(migrated_mlflow_store, isolated_home / "mlflow.db")
-    return load_settings()
 
 
 @pytest.fixture
