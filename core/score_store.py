@@ -60,18 +60,24 @@ def _copy_out_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int) 
                                      column_types={"lead_id": pa.string(), "city_mapped": pa.string(),
                                                    "previous_score": pa.float64()},
                                      strings_can_be_null=True, timestamp_parsers=[pa_csv.ISO8601]))
-        pending: list[pa.RecordBatch] = []
-        for batch in reader:
-            pending.append(batch)
-            if sum(b.num_rows for b in pending) >= chunk_rows:
-                yield _batches_to_frame(pending)
-                pending = []
-        if pending:
-            yield _batches_to_frame(pending)
+        yield from _rechunk(reader, chunk_rows)
 
 
-def _batches_to_frame(batches: list[pa.RecordBatch]) -> pd.DataFrame:
-    frame = pa.Table.from_batches(batches).to_pandas()
+def _rechunk(batches, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Frames of exactly chunk_rows rows (the last one shorter), whatever size Arrow's blocks have."""
+    pending: pa.Table | None = None
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        pending = table if pending is None else pa.concat_tables([pending, table])
+        while pending.num_rows >= chunk_rows:
+            yield _table_to_frame(pending.slice(0, chunk_rows))
+            pending = pending.slice(chunk_rows)
+    if pending is not None and pending.num_rows:
+        yield _table_to_frame(pending)
+
+
+def _table_to_frame(table: pa.Table) -> pd.DataFrame:
+    frame = table.to_pandas()
     frame["created_date"] = pd.to_datetime(frame["created_date"], format="ISO8601")
     return frame
 
