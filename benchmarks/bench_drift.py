@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import resource
 import sys
-import time
 
 import numpy as np
 import pandas as pd
 
+from benchmarks import harness
 from core.drift import build_drift_report, render_report_html
 from core.features import COURSE_SIGNIFICANT_LEVELS, INTERACTION_GROUPS, OTHERS
 
@@ -40,16 +39,9 @@ def _levels(rng: np.random.Generator, levels: list[str], rows: int, shift: float
 
 def timed(label: str, work):
     """Run work, print its wall time, return its result and the seconds."""
-    start = time.perf_counter()
-    result = work()
-    seconds = time.perf_counter() - start
+    result, seconds = harness.timed(work)
     print(f"{label}: {seconds:.2f} s")
     return result, seconds
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(rows: int = 100_000) -> None:
@@ -64,7 +56,7 @@ def main(rows: int = 100_000) -> None:
     print(f"share of drifted columns {full.share_drifted_columns:.2f}, dataset drift {full.dataset_drift}, "
           f"sampled run share {summary.share_drifted_columns:.2f}")
     print(f"snapshot JSON {len(full.snapshot_json) / 1e3:.0f} KB, HTML {len(html) / 1e6:.1f} MB")
-    print(f"peak RSS {peak_rss_mb():.0f} MB")
+    print(f"peak RSS {harness.peak_rss_mb():.0f} MB")
     verdict = "within" if max(sampled_s, full_s) <= BUDGET_S else "OVER"
     print(f"budget {BUDGET_S:.0f} s per report: {verdict}")
 
