@@ -33,7 +33,11 @@ def measure_ingest(url: str, path: Path, label: str) -> None:
     engine = make_engine(url)
     summary, seconds = timed(lambda: ingest_file(engine, path))
     print(summary.line())
-    print(verdict(f"ingest into {label}", seconds, BUDGET_S, summary.rows_in, peak_rss_mb(), BUDGET_MB))
+    if label == "postgres":  # the budget is for Postgres; SQLite, the laptop default, is reported only
+        print(verdict(f"ingest into {label}", seconds, BUDGET_S, summary.rows_in, peak_rss_mb(), BUDGET_MB))
+    else:
+        print(f"ingest into {label}: {seconds:.2f} s | {summary.rows_in / seconds:,.0f} rows/s | "
+              f"peak RSS {peak_rss_mb():,.0f} MB (reported, no budget)")
 
 
 def main(rows: int) -> None:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Engine, insert, select, text, update
 from sqlalchemy.engine import Connection
 
@@ -52,10 +54,18 @@ def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> Inge
     previous = _batch_with_sha(engine, sha)
     if previous is not None:
         return previous
-    raw, bad_lines = read_raw_csv(path)
-    validated = validate_leads(raw, now, bad_lines)
+    validated = _validated(path, now)
     with engine.begin() as conn:
         return _write_batch(conn, path.name, sha, validated, now)
+
+
+def _validated(path: Path, now: datetime) -> ValidatedFile:
+    """Read and validate; the raw text frame is released here, before the write needs memory."""
+    raw, bad_lines = read_raw_csv(path)
+    validated = validate_leads(raw, now, bad_lines)
+    del raw
+    pa.default_memory_pool().release_unused()
+    return validated
 
 
 def _batch_with_sha(engine: Engine, sha: str) -> IngestSummary | None:
@@ -70,16 +80,17 @@ def _batch_with_sha(engine: Engine, sha: str) -> IngestSummary | None:
 def _write_batch(conn: Connection, file_name: str, sha: str, validated: ValidatedFile, now: datetime) -> IngestSummary:
     _serialise_ingests(conn)
     batch_id = _open_batch(conn, file_name, sha, validated.rows_in, now)
-    good = validated.good.drop_duplicates(subset=[LEAD_ID], keep="first")
+    good = validated.good
+    first_seen = ~good[LEAD_ID].duplicated(keep="first").to_numpy()
     with store.staging_table(conn, store.lead_labels_stage, "stage_ids") as stage:
-        store.bulk_insert(conn, stage, good[[LEAD_ID, LABEL]])
+        store.bulk_insert(conn, stage, good.loc[first_seen, [LEAD_ID, LABEL]])
         known = _known_lead_ids(conn, stage)
-        new_rows = good.loc[~good[LEAD_ID].isin(known)]
-        store.bulk_insert(conn, "leads", _lead_rows(new_rows, batch_id, now))
+        is_new = first_seen & ~good[LEAD_ID].isin(known).to_numpy()
+        store.bulk_insert(conn, "leads", _lead_rows(good, is_new, batch_id, now))
         labels = _record_labels(conn, stage, batch_id, now) if validated.has_label and known else 0
     store.bulk_insert(conn, "rejected_leads", _rejected_rows(validated.rejected, batch_id))
-    summary = IngestSummary(file_name, batch_id, validated.rows_in, len(new_rows),
-                            len(validated.good) - len(new_rows), len(validated.rejected), labels)
+    summary = IngestSummary(file_name, batch_id, validated.rows_in, int(is_new.sum()),
+                            len(good) - int(is_new.sum()), len(validated.rejected), labels)
     _close_batch(conn, summary)
     return summary
 
@@ -103,8 +114,11 @@ def _known_lead_ids(conn: Connection, stage: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _lead_rows(good: pd.DataFrame, batch_id: int, now: datetime) -> pd.DataFrame:
-    rows = good[[LEAD_ID, ROW_NUMBER, *RAW_COLUMNS, LABEL]].copy()
+def _lead_rows(good: pd.DataFrame, is_new: np.ndarray, batch_id: int, now: datetime) -> pd.DataFrame:
+    """The new rows in lead_id order (one copy): the primary key index then grows at its end, not at random."""
+    picked = np.flatnonzero(is_new)
+    order = picked[np.argsort(good[LEAD_ID].to_numpy()[picked], kind="stable")]
+    rows = good[[LEAD_ID, ROW_NUMBER, *RAW_COLUMNS, LABEL]].iloc[order]
     rows.insert(1, "batch_id", batch_id)
     labelled = rows[LABEL].notna()
     rows["label_batch_id"] = pd.Series(batch_id, index=rows.index, dtype="Int64").where(labelled)

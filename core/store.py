@@ -221,16 +221,17 @@ def bulk_insert(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
         _executemany_into_sqlite(conn, table_name, frame)
 
 
-def _copy_into_postgres(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
+def _copy_into_postgres(conn: Connection, table_name: str, frame: pd.DataFrame, slice_rows: int = 100_000) -> None:
+    """CSV made by Arrow, one slice at a time, so the text never exists whole in memory."""
     cols = ", ".join(f'"{c}"' for c in frame.columns)
-    buffer = io.BytesIO()
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
     cursor = conn.connection.driver_connection.cursor()
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
     with cursor.copy(f'COPY "{table_name}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy:
-        view = buffer.getbuffer()
-        for start in range(0, len(view), 1 << 22):
-            copy.write(view[start:start + (1 << 22)])
+        for start in range(0, len(frame), slice_rows):
+            buffer = io.BytesIO()
+            table = pa.Table.from_pandas(frame.iloc[start:start + slice_rows], preserve_index=False)
+            pa_csv.write_csv(table, buffer, options)
+            copy.write(buffer.getbuffer())
 
 
 def _executemany_into_sqlite(conn: Connection, table_name: str, frame: pd.DataFrame, batch: int = 50_000) -> None:
