@@ -16,7 +16,6 @@ TOP_CHANNELS = 15
 TREND_LINES = 6
 MIN_CHANNEL_LEADS = 30
 MIN_CHANNEL_SHARE = 0.005
-GRADE_SHARES = {f"share_{g.lower()}": g for g in style.GRADES}
 
 
 def sidebar(options: FilterOptions) -> tuple[str, date, date]:
