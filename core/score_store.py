@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from core import store
+from core.features import INTERACTION_GROUPS
 
 SCORE_SCHEMA = pa.schema([
     ("lead_id", pa.string()), ("run_id", pa.int32()), ("model_version", pa.string()), ("score", pa.float64()),
@@ -32,6 +33,13 @@ SCORE_SCHEMA = pa.schema([
     ("referred_lead", pa.int16()), ("scored_at", pa.timestamp("us")),
 ])
 SCORE_COLUMNS = SCORE_SCHEMA.names
+# the scoring query's columns, typed as SQLite's cursor returns them (Arrow must not guess: "007" stays text)
+LEAD_CHUNK_TYPES = {
+    "lead_id": pa.string(), "city_mapped": pa.string(), "first_platform_c": pa.string(),
+    "first_utm_medium_c": pa.string(), "first_utm_source_c": pa.string(), "total_leads_droppped": pa.float64(),
+    "referred_lead": pa.float64(), "previous_score": pa.float64(), "score": pa.float64(), "predicted": pa.int64(),
+    **{group: pa.float64() for group in INTERACTION_GROUPS},
+}
 
 
 def read_lead_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -53,12 +61,11 @@ def _cursor_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int) ->
 
 def _copy_out_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int) -> Iterator[pd.DataFrame]:
     literal = str(text(sql).bindparams(**params).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY ({literal}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+    with conn.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(f"COPY ({literal}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
         reader = pa_csv.open_csv(_CopyStream(copy), read_options=pa_csv.ReadOptions(block_size=8 << 20),
                                  convert_options=pa_csv.ConvertOptions(
-                                     column_types={"lead_id": pa.string(), "city_mapped": pa.string(),
-                                                   "previous_score": pa.float64()},
+                                     column_types=LEAD_CHUNK_TYPES,
                                      strings_can_be_null=True, timestamp_parsers=[pa_csv.ISO8601]))
         yield from _rechunk(reader, chunk_rows)
 
@@ -170,8 +177,8 @@ def write_run(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
 def _write_partition(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
     part = f"lead_scores_run_{int(run_id)}"
     conn.execute(text(f"CREATE TABLE {part} (LIKE lead_scores INCLUDING DEFAULTS)"))
-    cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {part} ({', '.join(SCORE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
+    with conn.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(f"COPY {part} ({', '.join(SCORE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
         for batch in spill.ranked_batches(run_id):
             buffer = io.BytesIO()
             pa_csv.write_csv(batch, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))

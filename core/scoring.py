@@ -94,7 +94,7 @@ class ChunkScorer:
 
 
 def unscored_leads_sql(rescore_all: bool) -> str:
-    """Leads without a score from this model version (or every lead), interactions summed in SQL."""
+    """Leads whose current score is not from this model version (or every lead), interactions summed in SQL."""
     mapping = interaction_mapping()
     sums = [
         " + ".join(f'COALESCE(l."{c}", 0)' for c in INTERACTION_COLUMNS if mapping[c] == group) + f" AS {group}"
@@ -104,9 +104,8 @@ def unscored_leads_sql(rescore_all: bool) -> str:
                "l.total_leads_droppped", "l.referred_lead", *sums, "p.score AS previous_score"]
     sql = (f"SELECT {', '.join(columns)} FROM leads l "
            "LEFT JOIN lead_scores p ON p.lead_id = l.lead_id AND p.is_current")
-    if not rescore_all:
-        sql += (" WHERE NOT EXISTS (SELECT 1 FROM lead_scores s"
-                " WHERE s.lead_id = l.lead_id AND s.model_version = :version)")
+    if not rescore_all:  # never scored, or the current score is another model's (a new or rolled-back champion)
+        sql += " WHERE p.lead_id IS NULL OR p.model_version <> :version"
     return sql
 
 

@@ -224,9 +224,9 @@ def bulk_insert(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
 def _copy_into_postgres(conn: Connection, table_name: str, frame: pd.DataFrame, slice_rows: int = 100_000) -> None:
     """CSV made by Arrow, one slice at a time, so the text never exists whole in memory."""
     cols = ", ".join(f'"{c}"' for c in frame.columns)
-    cursor = conn.connection.driver_connection.cursor()
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-    with cursor.copy(f'COPY "{table_name}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy:
+    with conn.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(f'COPY "{table_name}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy:
         for start in range(0, len(frame), slice_rows):
             buffer = io.BytesIO()
             table = pa.Table.from_pandas(frame.iloc[start:start + slice_rows], preserve_index=False)
@@ -239,8 +239,11 @@ def _executemany_into_sqlite(conn: Connection, table_name: str, frame: pd.DataFr
     marks = ", ".join("?" for _ in frame.columns)
     sql = f'INSERT INTO "{table_name}" ({cols}) VALUES ({marks})'
     cursor = conn.connection.driver_connection.cursor()
-    for start in range(0, len(frame), batch):
-        cursor.executemany(sql, _sqlite_rows(frame.iloc[start:start + batch]))
+    try:
+        for start in range(0, len(frame), batch):
+            cursor.executemany(sql, _sqlite_rows(frame.iloc[start:start + batch]))
+    finally:
+        cursor.close()
 
 
 def _sqlite_rows(frame: pd.DataFrame) -> list[tuple]:

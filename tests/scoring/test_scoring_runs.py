@@ -117,3 +117,12 @@ def test_drift_sample_is_deterministic_and_bounded(nightly, dev_model):
     assert 4_000 <= len(first) <= 5_000
     assert first["lead_id"].tolist() == second["lead_id"].tolist()
     assert first["score"].between(0, 1).all()
+
+
+def test_rolled_back_champion_becomes_current_again(nightly, dev_model, course_model):
+    score_leads(nightly, dev_model, "m", "1")
+    score_leads(nightly, course_model, "m", "2")
+    back = score_leads(nightly, dev_model, "m", "1")  # an operator promoted version 1 again
+    assert back.leads_scored == INFERENCE_LEADS
+    current = _scores(nightly).query("is_current == True")
+    assert len(current) == INFERENCE_LEADS and (current["model_version"] == "1").all()
