@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Engine, insert, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from core import store
 from core.schema import (
@@ -55,8 +56,14 @@ def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> Inge
     if previous is not None:
         return previous
     validated = _validated(path, now)
-    with engine.begin() as conn:
-        return _write_batch(conn, path.name, sha, validated, now)
+    try:
+        with engine.begin() as conn:
+            return _write_batch(conn, path.name, sha, validated, now)
+    except IntegrityError:  # the same file was ingested by a concurrent run meanwhile
+        previous = _batch_with_sha(engine, sha)
+        if previous is None:
+            raise
+        return previous
 
 
 def _validated(path: Path, now: datetime) -> ValidatedFile:
@@ -161,7 +168,7 @@ def file_away(path: Path, outcome: str, reason: str | None = None) -> Path:
     """Move a landed file to processed/ or refused/ (with its reason), so the folder only holds new work."""
     target_dir = path.parent / outcome
     target_dir.mkdir(exist_ok=True)
-    target = target_dir / path.name
+    target = target_dir / f"{datetime.now():%Y%m%dT%H%M%S}-{path.name}"  # yesterday's leads.csv is kept too
     path.replace(target)
     if reason:
         target.with_suffix(target.suffix + ".reason.txt").write_text(reason + "\n")

@@ -38,6 +38,7 @@ RAW_COLUMNS: tuple[str, ...] = (
 )
 LABEL = "app_complete_flag"
 LEAD_ID = "lead_id"
+MAX_LEAD_ID = 64
 ROW_NUMBER = "row_number"
 BINARY_COLUMNS: tuple[str, ...] = ("referred_lead",)
 # the tokens pandas reads as missing by default, so "nan" in a file means what it meant to the course
@@ -105,6 +106,14 @@ def check_raw_csv(path: Path) -> None:
     except (UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError) as error:
         raise BadInputError(f"{path.name} is not a CSV file ({type(error).__name__})") from error
     _normalise_header(head, path)
+    _refuse_duplicate_columns(path)
+
+
+def _refuse_duplicate_columns(path: Path) -> None:
+    names = [name.strip() for name in _header_names(path)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BadInputError(f"{path.name} has duplicate columns: {', '.join(repeated)}")
 
 
 def _check_is_csv_file(path: Path) -> None:
@@ -164,7 +173,9 @@ def _typed_columns(raw: pd.DataFrame, now: datetime, has_label: bool) -> tuple[p
     else:
         typed[LABEL] = pd.Series(pd.NA, index=raw.index, dtype="Int8")
     if LEAD_ID in raw.columns:
-        _add_reason(reasons, _stripped(raw[LEAD_ID])[1], "lead_id is empty")
+        lead_id, empty = _stripped(raw[LEAD_ID])
+        _add_reason(reasons, empty, "lead_id is empty")
+        _add_reason(reasons, lead_id.str.len().fillna(0) > MAX_LEAD_ID, f"lead_id is longer than {MAX_LEAD_ID} characters")
     return pd.DataFrame(typed), reasons.str.removeprefix("; ")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy.exc import DBAPIError
 
 from core.config import load_settings
 from core.errors import BadInputError
@@ -50,9 +51,12 @@ def ingest_landing_flow(folder: str | None = None) -> list[IngestSummary]:
             summaries.append(ingest_one(settings.resolved_database_url(), path))
             print(summaries[-1].line())
             file_away(path, "processed")
-        except BadInputError as error:
-            print(f"refused {path.name}: {error}")
-            file_away(path, "refused", str(error))
+        except DBAPIError:
+            raise  # the database is down: leave the file for the next run
+        except Exception as error:  # noqa: BLE001 - one bad file must not block the folder's later files
+            reason = str(error) if isinstance(error, BadInputError) else f"{type(error).__name__}: {error}"
+            print(f"refused {path.name}: {reason}")
+            file_away(path, "refused", reason)
     return summaries
 
 

@@ -55,6 +55,7 @@ def test_landing_folder_files_are_ingested_or_refused(prefect_harness, tmp_path)
     (landing / "bad.csv").write_text("a,b\n1,2\n")
     summaries = ingest_landing_flow(str(landing))
     assert [s.loaded for s in summaries] == [5]
-    assert (landing / "processed" / "good.csv").exists()
-    assert "missing required columns" in (landing / "refused" / "bad.csv.reason.txt").read_text()
+    assert [p.name.split("-", 1)[1] for p in (landing / "processed").glob("*.csv")] == ["good.csv"]
+    reasons = list((landing / "refused").glob("*-bad.csv.reason.txt"))
+    assert len(reasons) == 1 and "missing required columns" in reasons[0].read_text()
     assert list(landing.glob("*.csv")) == []

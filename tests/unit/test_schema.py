@@ -94,8 +94,11 @@ def test_lead_id_from_file_is_used_and_must_not_be_empty(tmp_path):
 def test_content_hash_ignores_label_and_index_but_not_content(tmp_path):
     frame = real_sample(3)
     first = _validate(tmp_path, frame).good["lead_id"].tolist()
-    relabelled = frame.assign(app_complete_flag="1").drop(columns=["app_complete_flag"])
-    second = _validate(tmp_path, relabelled).good["lead_id"].tolist()
+    flipped = frame.assign(app_complete_flag=(1 - frame["app_complete_flag"].astype(int)).astype(str))
+    with_index = flipped.reset_index().rename(columns={"index": ""})
+    second = _validate(tmp_path, with_index).good["lead_id"].tolist()
+    unlabelled = _validate(tmp_path, frame.drop(columns=["app_complete_flag"])).good["lead_id"].tolist()
+    assert first == unlabelled
     changed = frame.copy()
     changed.loc[0, "total_leads_droppped"] = "9.0"
     third = _validate(tmp_path, changed).good["lead_id"].tolist()
@@ -147,3 +150,20 @@ def test_real_inference_file_validates_cleanly():
     assert result.rows_in == 24_991
     assert result.rejected.empty
     assert len(result.good) == 24_991
+
+
+def test_duplicate_columns_are_refused(tmp_path):
+    frame = real_sample(2)
+    path = write_sample(tmp_path / "dup.csv", frame)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",city_mapped"] + [line + ",pune" for line in lines[1:]]) + "\n")
+    with pytest.raises(BadInputError, match="has duplicate columns: city_mapped"):
+        check_raw_csv(path)
+
+
+def test_overlong_lead_id_is_rejected(tmp_path):
+    frame = real_sample(2)
+    frame.insert(0, "lead_id", ["x" * 65, "ok-1"])
+    result = _validate(tmp_path, frame)
+    assert result.good["lead_id"].tolist() == ["ok-1"]
+    assert result.rejected["reason"].tolist() == ["lead_id is longer than 64 characters"]
