@@ -7,6 +7,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from core import store
 from core.scoring import ScoringRun, read_drift_sample
 
 
@@ -27,3 +28,14 @@ def report_run_drift(engine: Engine, model, reference: pd.DataFrame, run: Scorin
     with engine.begin() as conn:
         save_drift_report(conn, run.run_id, summary, now or datetime.now())
     return summary
+
+
+def runs_missing_drift(engine: Engine, model_version: str) -> list[ScoringRun]:
+    """Succeeded runs of this model without a drift report (this night's, or one whose report failed)."""
+    frame = store.read_frame(engine, (
+        "SELECT r.run_id, r.model_version, r.leads_scored, r.duration_s FROM scoring_runs r "
+        "WHERE r.status = 'succeeded' AND r.leads_scored > 0 AND r.model_version = :version "
+        "AND NOT EXISTS (SELECT 1 FROM drift_reports d WHERE d.run_id = r.run_id) ORDER BY r.run_id"
+    ), {"version": model_version})
+    return [ScoringRun(int(r.run_id), str(r.model_version), int(r.leads_scored), float(r.duration_s or 0))
+            for r in frame.itertuples()]

@@ -9,7 +9,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from core.config import Settings, load_settings
-from core.monitoring import report_run_drift
+from core.monitoring import report_run_drift, runs_missing_drift
 from core.registry import Champion, load_champion
 from core.scoring import ScoringRun, score_leads
 from core.store import make_engine
@@ -44,6 +44,16 @@ def report_drift(settings: Settings, champion: Champion, run: ScoringRun) -> flo
     return summary.share_drifted_columns
 
 
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def runs_without_drift_report(settings: Settings, model_version: str) -> list[ScoringRun]:
+    """This run, and any earlier run whose drift report failed: the rerun completes them."""
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        return runs_missing_drift(engine, model_version)
+    finally:
+        engine.dispose()
+
+
 @flow(name="score", log_prints=True)
 def score_flow(rescore_all: bool = False) -> ScoringRun:
     """Score every lead the champion has not scored yet, then report drift."""
@@ -51,9 +61,9 @@ def score_flow(rescore_all: bool = False) -> ScoringRun:
     champion = load_champion_model(settings)
     run = score_unscored_leads(settings, champion, rescore_all)
     print(run.line())
-    if run.leads_scored:
-        share = report_drift(settings, champion, run)
-        print(f"run {run.run_id}: drift report stored, share of drifted columns {share:.2f}")
+    for pending in runs_without_drift_report(settings, champion.version):
+        share = report_drift(settings, champion, pending)
+        print(f"run {pending.run_id}: drift report stored, share of drifted columns {share:.2f}")
     return run
 
 

@@ -8,7 +8,7 @@ import pytest
 from core import store
 from core.ingest import ingest_file
 from core.model import ModelConfig, reference_sample, train_candidate
-from core.monitoring import report_run_drift
+from core.monitoring import report_run_drift, runs_missing_drift
 from core.schema import read_raw_csv, validate_leads
 from core.scoring import score_leads
 from core.synthetic import generate_leads, write_leads_csv
@@ -61,3 +61,13 @@ def test_real_nightly_file_against_synthetic_history_is_flagged(sqlite_engine, s
     summary = _score_file(sqlite_engine, *synthetic_champion, SHARED_DATA / "leadscoring_inference.csv")
     assert summary.dataset_drift
     assert summary.rows_current <= 50_000
+
+
+def test_a_run_whose_drift_report_failed_is_completed_later(sqlite_engine, synthetic_champion, tmp_path):
+    model, reference = synthetic_champion
+    ingest_file(sqlite_engine, _batch(tmp_path, "normal.csv", drifted=False))
+    run = score_leads(sqlite_engine, model, "m", "1")  # the scores landed, the drift step never ran
+    assert [r.run_id for r in runs_missing_drift(sqlite_engine, "1")] == [run.run_id]
+    report_run_drift(sqlite_engine, model, reference, runs_missing_drift(sqlite_engine, "1")[0])
+    assert runs_missing_drift(sqlite_engine, "1") == []
+    assert store.read_frame(sqlite_engine, "SELECT run_id FROM drift_reports")["run_id"].tolist() == [run.run_id]
