@@ -19,7 +19,7 @@ venv: $(STAMP)
 system-deps:
 	./scripts/install-system-deps.sh
 
-demo: venv
+demo: system-deps venv
 	$(PY) -m flows.demo
 	$(MAKE) dashboard
 
@@ -29,7 +29,7 @@ dashboard: venv
 serve: venv
 	./scripts/serve.sh
 
-test: venv system-deps
+test: system-deps venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 

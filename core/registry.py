@@ -293,9 +293,9 @@ def promote(settings: Settings, version: str, reason: str) -> None:
     try:
         with engine.begin() as conn:
             _record_manual_promotion(conn, settings.model_name, version, reason)
-            client.set_registered_model_alias(settings.model_name, CHAMPION_ALIAS, version)
             client.set_model_version_tag(settings.model_name, version, "decision", "promoted_manually")
             client.set_model_version_tag(settings.model_name, version, "decision_reason", f"manual: {reason}")
+            client.set_registered_model_alias(settings.model_name, CHAMPION_ALIAS, version)  # last: all or nothing
     finally:
         engine.dispose()
 

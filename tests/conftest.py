@@ -14,17 +14,31 @@ from sqlalchemy import Engine, create_engine, text
 
 from core.config import Settings, load_settings
 from core.store import make_engine
+from tests.paths import SHARED_DATA
+
+STATE_KEY = pytest.StashKey[Path]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Prefect and MLflow keep their state in a throwaway folder and phone nobody."""
+    if not SHARED_DATA.is_dir():
+        raise pytest.UsageError(f"the real course data is not at {SHARED_DATA}: set LEADSCORE_SHARED_DATA "
+                                "to the folder holding leads_labelled_dev.csv and the other shared files")
     state = Path(tempfile.mkdtemp(prefix="leadscore-tests-"))
+    config.stash[STATE_KEY] = state
     os.environ["PREFECT_HOME"] = str(state / "prefect")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
     os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the throwaway Prefect / MLflow state folder."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 POSTGRES_ADMIN_URL = os.environ.get(
