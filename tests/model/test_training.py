@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 from core import registry, store
 from core.errors import BadInputError, NoChampionError
 from core.ingest import ingest_file
-from core.model import ModelConfig
+from core.model import ModelConfig, train_candidate
 from core.registry import load_champion, promote
 from core.schema import INTERACTION_COLUMNS, LABEL
 from core.training import compare_with_champion, load_labelled_leads, run_training
@@ -196,13 +196,16 @@ def test_a_worse_challenger_that_clears_the_bars_is_not_promoted(dev_candidate):
     assert "is worse than champion v4" in decision.reason
 
 
-def test_the_champion_is_judged_only_on_leads_it_never_saw(dev_candidate):
+def test_the_champion_is_judged_only_on_leads_it_never_saw(dev_candidate, dev_leads):
     holdout = dev_candidate.holdout
     late_start = holdout["created_date"].quantile(0.5)
-    baseline = registry.ChampionBaseline("4", dev_candidate.evaluation_model, late_start)
+    other = train_candidate(dev_leads, ModelConfig(num_boost_round=20, feature_set="course")).evaluation_model
+    baseline = registry.ChampionBaseline("4", other, late_start)  # a different model than the challenger's
     decision = compare_with_champion(dev_candidate, baseline)
     unseen = holdout[holdout["created_date"] >= late_start]
-    assert decision.champion_auc == pytest.approx(roc_auc_score(unseen[LABEL], unseen["score"]))
+    expected = roc_auc_score(unseen[LABEL], other.predict_proba(unseen))
+    assert expected != pytest.approx(roc_auc_score(unseen[LABEL], unseen["score"]))
+    assert decision.champion_auc == pytest.approx(expected)
     too_late = registry.ChampionBaseline("4", dev_candidate.evaluation_model, holdout["created_date"].max())
     decision = compare_with_champion(dev_candidate, too_late)
     assert not decision.promote and "cannot be compared" in decision.reason
