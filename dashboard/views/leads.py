@@ -79,7 +79,7 @@ def lead_table(engine: Engine, filters: LeadFilters, total: int) -> pd.DataFrame
                          height=TABLE_ROW_PX * (min(len(rows), TABLE_ROWS_SHOWN) + 1) + 3, column_config={
         "Grade": st.column_config.TextColumn("Grade", width=60),
         "Score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0, format="%.3f", width=120),
-        "Rank": st.column_config.NumberColumn("Rank", width=60),
+        "Rank": st.column_config.NumberColumn("Rank", width=60, help="Position within the scoring run that scored this lead (1 = best of that night)"),
         "Trend": st.column_config.TextColumn("Trend", width=100),
         "Why": st.column_config.TextColumn("Why (top reasons)", width=520),
         "Created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
