@@ -282,9 +282,14 @@ def feature_importance(model: LeadModel) -> dict[str, float]:
 def reference_sample(model: LeadModel, leads: pd.DataFrame, rows: int = REFERENCE_ROWS, seed: int = 0) -> pd.DataFrame:
     """Readable features, score and predicted flag of a random sample of training leads (drift reference)."""
     sample = leads.sample(n=min(rows, len(leads)), random_state=seed) if len(leads) > rows else leads
-    frame = model.readable_features(sample).reset_index(drop=True)
-    frame["score"] = model.predict_proba(sample)
-    frame["predicted"] = model.predicted(frame["score"].to_numpy())
+    return scored_inputs(model, sample, model.predict_proba(sample))
+
+
+def scored_inputs(model: LeadModel, leads: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
+    """The model's readable inputs with score and predicted flag: the shape drift reports compare."""
+    frame = model.readable_features(leads).reset_index(drop=True)
+    frame["score"] = np.asarray(scores, dtype="float64")
+    frame["predicted"] = model.predicted(frame["score"].to_numpy()).astype("int64")
     return frame
 
 

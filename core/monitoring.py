@@ -8,15 +8,8 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from core import store
+from core.model import scored_inputs
 from core.scoring import ScoringRun, read_drift_sample
-
-
-def current_frame(model, sample: pd.DataFrame) -> pd.DataFrame:
-    """The run's model inputs as the reference has them, plus score and predicted."""
-    current = model.readable_features(sample).reset_index(drop=True)
-    current["score"] = sample["score"].to_numpy()
-    current["predicted"] = sample["predicted"].astype("int64").to_numpy()
-    return current
 
 
 def report_run_drift(engine: Engine, model, reference: pd.DataFrame, run: ScoringRun, now: datetime | None = None):
@@ -24,7 +17,8 @@ def report_run_drift(engine: Engine, model, reference: pd.DataFrame, run: Scorin
     from core.drift import build_drift_report, save_drift_report
 
     sample = read_drift_sample(engine, run.run_id, run.leads_scored)
-    summary = build_drift_report(reference=reference, current=current_frame(model, sample))
+    current = scored_inputs(model, sample, sample["score"].to_numpy())
+    summary = build_drift_report(reference=reference, current=current)
     with engine.begin() as conn:
         save_drift_report(conn, run.run_id, summary, now or datetime.now())
     return summary

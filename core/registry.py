@@ -119,12 +119,17 @@ def champion_version(client: MlflowClient, model_name: str) -> ModelVersion | No
         return None
 
 
-def load_champion(settings: Settings) -> Champion:
-    """The champion LeadModel exactly as logged (models:/NAME/VERSION), with its drift reference."""
-    client = connect(settings)
-    version = champion_version(client, settings.model_name)
+def require_champion(settings: Settings) -> ModelVersion:
+    """The champion's registry entry (no model download), or a one-line refusal when there is none."""
+    version = champion_version(connect(settings), settings.model_name)
     if version is None:
         raise NoChampionError("no champion model yet: run python -m flows.train")
+    return version
+
+
+def load_champion(settings: Settings) -> Champion:
+    """The champion LeadModel exactly as logged (models:/NAME/VERSION), with its drift reference."""
+    version = require_champion(settings)
     pyfunc_model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version.version}")
     model = pyfunc_model.unwrap_python_model().lead_model
     reference = _read_artifact(version.run_id, f"{REFERENCE_ARTIFACT}/{REFERENCE_FILE}", pd.read_parquet)

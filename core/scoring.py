@@ -63,11 +63,11 @@ class ChunkScorer:
         self.reason_table: ReasonTable | None = None
 
     def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        """Stage rows (rank, trend and run id are filled when the run is published)."""
+        """Output rows of a chunk (run id and rank are filled when the run is written)."""
         matrix = self.model.features(chunk)
         scores = np.asarray(self.model.predict_features(matrix, threads=PREDICT_THREADS), dtype="float64")
         positive, negative = reason_sentences(self._contributions(matrix), self.model.readable_features(chunk))
-        return self._stage_rows(chunk, scores, positive, negative)
+        return self._output_rows(chunk, scores, positive, negative)
 
     def _contributions(self, matrix: pd.DataFrame) -> np.ndarray:
         if self.reason_table is None and len(matrix) > REASON_SAMPLE_ROWS:
@@ -75,7 +75,7 @@ class ChunkScorer:
             self.reason_table = learn_reason_table(self.model.booster, sample, list(self.model.categorical_features))
         return lead_contributions(self.model.booster, self.reason_table, matrix)
 
-    def _stage_rows(self, chunk: pd.DataFrame, scores: np.ndarray, positive: list[str], negative: list[str]) -> pd.DataFrame:
+    def _output_rows(self, chunk: pd.DataFrame, scores: np.ndarray, positive: list[str], negative: list[str]) -> pd.DataFrame:
         rows = pd.DataFrame({
             "run_id": 0, LEAD_ID: chunk[LEAD_ID].to_numpy(), "model_version": self.model_version,
             "score": scores, "grade": self.model.grades(scores), "rank": 0,
@@ -93,16 +93,20 @@ class ChunkScorer:
         return rows[SCORE_COLUMNS]
 
 
-def unscored_leads_sql(rescore_all: bool) -> str:
-    """Leads whose current score is not from this model version (or every lead), interactions summed in SQL."""
+def lead_input_columns() -> list[str]:
+    """The lead columns the model reads (alias l), the 37 interactions summed into their 5 groups in SQL."""
     mapping = interaction_mapping()
     sums = [
         " + ".join(f'COALESCE(l."{c}", 0)' for c in INTERACTION_COLUMNS if mapping[c] == group) + f" AS {group}"
         for group in INTERACTION_GROUPS
     ]
-    columns = ["l.lead_id", "l.created_date", "l.city_mapped", *(f"l.{c}" for c in CODE_COLUMNS),
-               "l.total_leads_droppped", "l.referred_lead", *sums, "p.score AS previous_score"]
-    sql = (f"SELECT {', '.join(columns)} FROM leads l "
+    return ["l.lead_id", "l.created_date", "l.city_mapped", *(f"l.{c}" for c in CODE_COLUMNS),
+            "l.total_leads_droppped", "l.referred_lead", *sums]
+
+
+def unscored_leads_sql(rescore_all: bool) -> str:
+    """Leads whose current score is not from this model version (or every lead), with their current score."""
+    sql = (f"SELECT {', '.join(lead_input_columns())}, p.score AS previous_score FROM leads l "
            "LEFT JOIN lead_scores p ON p.lead_id = l.lead_id AND p.is_current")
     if not rescore_all:  # never scored, or the current score is another model's (a new or rolled-back champion)
         sql += " WHERE p.lead_id IS NULL OR p.model_version <> :version"
@@ -188,9 +192,8 @@ def _record_failed_run(engine: Engine, model_name: str, model_version: str, now:
 
 def drift_sample_sql() -> str:
     """Every k-th lead of a run by rank: a deterministic sample spread over the whole score range."""
-    base = unscored_leads_sql(rescore_all=True).split(" FROM leads l")[0].replace(", p.score AS previous_score", "")
-    return (base + ", s.score, s.predicted FROM leads l JOIN lead_scores s ON s.lead_id = l.lead_id "
-            "WHERE s.run_id = :run AND (s.rank % :step) = 0")
+    return (f"SELECT {', '.join(lead_input_columns())}, s.score, s.predicted FROM leads l "
+            "JOIN lead_scores s ON s.lead_id = l.lead_id WHERE s.run_id = :run AND (s.rank % :step) = 0")
 
 
 def read_drift_sample(engine: Engine, run_id: int, leads_scored: int, max_rows: int = 50_000) -> pd.DataFrame:

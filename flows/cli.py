@@ -12,10 +12,9 @@ EXIT_BAD_INPUT = 2
 
 
 def quiet_prefect_defaults() -> None:
-    """Local runs: no analytics, a temporary API server unless one is configured."""
+    """Local runs: the temporary API server Prefect starts reports no analytics."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 def run_command(body: Callable[[], object], precheck: Callable[[], object] | None = None) -> int:

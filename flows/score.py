@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from core.config import Settings, load_settings
 from core.monitoring import report_run_drift, runs_missing_drift
-from core.registry import Champion, load_champion
+from core.registry import Champion, load_champion, require_champion
 from core.scoring import ScoringRun, score_leads
 from core.store import make_engine
 from flows.cli import retry_unless_bad_input, run_command
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.score", description=__doc__)
     parser.add_argument("--rescore-all", action="store_true", help="score every lead again with the champion")
     args = parser.parse_args(argv)
-    return run_command(lambda: score_flow(args.rescore_all), precheck=lambda: load_champion(load_settings()))
+    return run_command(lambda: score_flow(args.rescore_all), precheck=lambda: require_champion(load_settings()))
 
 
 if __name__ == "__main__":
