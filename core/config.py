@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.lead_schema import LeadSchema, load_schema
+
 
 class Settings(BaseSettings):
     """Where the platform keeps its data and models; env prefix LEADSCORE_."""
@@ -21,6 +23,11 @@ class Settings(BaseSettings):
     model_name: str = "lead-scoring-l2ac"
     experiment_name: str = "lead-scoring"
     score_chunk_rows: int = 200_000
+    schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("LEADSCORE_SCHEMA"))  # LEADSCORE_SCHEMA: the lead schema file; None = the built-in CodePro schema
+
+    def lead_schema(self) -> LeadSchema:
+        """The lead schema every layer reads (a bad file raises SchemaError with one line)."""
+        return load_schema(self.schema_path)
 
     def resolved_database_url(self) -> str:
         """The database URL: LEADSCORE_DATABASE_URL, else SQLite under home."""

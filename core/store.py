@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -27,38 +31,24 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    insert,
+    select,
     text,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection
 
-from core.schema import COUNT_COLUMNS, LABEL, LEAD_ID
+from core.errors import BadInputError
+from core.lead_schema import LeadSchema, load_schema
 
-metadata = MetaData()
+LEAD_ID = "lead_id"
 
-leads = Table(
-    "leads", metadata,
-    Column(LEAD_ID, String(64), primary_key=True),
-    Column("batch_id", Integer, ForeignKey("ingest_batches.batch_id"), nullable=False),
-    Column("row_number", Integer),
-    Column("created_date", DateTime, nullable=False),
-    Column("city_mapped", Text),
-    Column("first_platform_c", Text, nullable=False),
-    Column("first_utm_medium_c", Text, nullable=False),
-    Column("first_utm_source_c", Text, nullable=False),
-    *[Column(name, Float) for name in COUNT_COLUMNS],
-    Column(LABEL, SmallInteger),
-    Column("label_batch_id", Integer),
-    Column("label_recorded_at", DateTime),
-    Index("ix_leads_created_date", "created_date"),
-    Index("ix_leads_batch_id", "batch_id"),
-)
 
-# the shape of the narrow staging table an ingest uses to find stored leads and late labels
-lead_labels_stage = Table(
-    "lead_labels_stage", MetaData(),
-    Column(LEAD_ID, String(64)),
-    Column(LABEL, SmallInteger),
-)
+class SchemaMismatchError(BadInputError):
+    """The database was written under another lead schema."""
+
+
+metadata = MetaData()  # the tables every schema shares; leads and lead_scores come from the lead schema
 
 ingest_batches = Table(
     "ingest_batches", metadata,
@@ -97,40 +87,6 @@ scoring_runs = Table(
     Column("error", Text),
 )
 
-# On Postgres each scoring run is its own partition: the run is COPY'd into a bare table whose indexes
-# are then built in bulk when it is attached (an incremental index insert per row is ~5x slower).
-lead_scores = Table(
-    "lead_scores", metadata,
-    Column(LEAD_ID, String(64), primary_key=True),  # the key also serves lookups by lead
-    Column("run_id", Integer, primary_key=True),
-    Column("model_version", Text, nullable=False),
-    Column("score", Float, nullable=False),
-    Column("grade", String(1), nullable=False),
-    Column("rank", Integer, nullable=False),
-    Column("predicted", SmallInteger, nullable=False),
-    Column("previous_score", Float),
-    Column("trend", String(10)),
-    Column("reasons_positive", Text),  # JSON array of sentences, strongest first
-    Column("reasons_negative", Text),  # JSON array of sentences, strongest first
-    Column("is_current", Boolean, nullable=False),  # the lead's latest score
-    # lead attributes copied at scoring time so the rep's list is one indexed table
-    Column("created_date", DateTime, nullable=False),
-    Column("city_tier", SmallInteger, nullable=False),
-    Column("first_platform_c", Text, nullable=False),
-    Column("first_utm_medium_c", Text, nullable=False),
-    Column("first_utm_source_c", Text, nullable=False),
-    Column("referred_lead", SmallInteger, nullable=False),
-    Column("scored_at", DateTime, nullable=False),
-    Index("ix_lead_scores_current_score", "score", postgresql_where=text("is_current"),
-          sqlite_where=text("is_current")),
-    Index("ix_lead_scores_current_created", "created_date", postgresql_where=text("is_current"),
-          sqlite_where=text("is_current")),
-    # the dashboard's grade filter: each grade's leads in score order, and per-grade counts from the index alone
-    Index("ix_lead_scores_current_grade_score", "grade", "score", postgresql_where=text("is_current"),
-          sqlite_where=text("is_current")),
-    postgresql_partition_by="LIST (run_id)",
-)
-
 model_versions = Table(
     "model_versions", metadata,
     Column("model_name", Text, primary_key=True),
@@ -161,6 +117,15 @@ drift_reports = Table(
     Column("snapshot_json", Text, nullable=False),
 )
 
+schema_info = Table(
+    "schema_info", metadata,
+    Column("id", Integer, primary_key=True),  # one row: the lead schema this database was written under
+    Column("name", Text, nullable=False),
+    Column("fingerprint", String(32), nullable=False),
+    Column("source_text", Text, nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+)
+
 run_lock = Table(
     "run_lock", metadata,
     Column("name", String(32), primary_key=True),
@@ -169,17 +134,127 @@ run_lock = Table(
 )
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL with the tables created; SQLite gets WAL mode and a busy timeout."""
+SCHEMA_TABLES: dict[str, SchemaTables] = {}
+ENGINE_SCHEMAS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> its lead schema
+
+
+@dataclass(frozen=True)
+class SchemaTables:
+    """The tables whose columns follow the lead schema (one database serves one schema)."""
+
+    metadata: MetaData
+    leads: Table
+    lead_scores: Table
+    lead_labels_stage: Table  # the narrow staging table an ingest uses to find stored leads and late labels
+
+
+def schema_tables(schema: LeadSchema) -> SchemaTables:
+    """The lead schema's tables, built once per schema fingerprint."""
+    if schema.fingerprint not in SCHEMA_TABLES:
+        SCHEMA_TABLES[schema.fingerprint] = _build_schema_tables(schema)
+    return SCHEMA_TABLES[schema.fingerprint]
+
+
+def _raw_sql_type(kind: str):
+    return {"datetime": DateTime, "number": Float, "flag": Float}.get(kind, Text)
+
+
+def _build_schema_tables(schema: LeadSchema) -> SchemaTables:
+    meta = MetaData()
+    label = schema.label.db_name
+    leads_table = Table(
+        "leads", meta,
+        Column(LEAD_ID, String(64), primary_key=True),
+        Column("batch_id", Integer, nullable=False),
+        Column("row_number", Integer),
+        *[Column(c.db_name, _raw_sql_type(c.kind), nullable=not (c.kind == "datetime" and c.required))
+          for c in schema.raw_columns],
+        Column(label, SmallInteger),
+        Column("label_batch_id", Integer),
+        Column("label_recorded_at", DateTime),
+        Index("ix_leads_batch_id", "batch_id"),
+        *([Index("ix_leads_created_date", schema.raw(schema.created_column).db_name)] if schema.created_column else []),
+    )
+    stage = Table("lead_labels_stage", MetaData(), Column(LEAD_ID, String(64)), Column(label, SmallInteger))
+    return SchemaTables(meta, leads_table, _scores_table(meta, schema), stage)
+
+
+def _scores_table(meta: MetaData, schema: LeadSchema) -> Table:
+    """On Postgres each scoring run is its own partition: the run is COPY'd into a bare table whose indexes
+    are then built in bulk when it is attached (an incremental index insert per row is ~5x slower).
+    `created_date` is the lead's creation time, or its ingest time when the schema declares none."""
+    copied = [Column(f.key, Float if f.numeric else Text) for f in schema.score_copy_features()]
+    return Table(
+        "lead_scores", meta,
+        Column(LEAD_ID, String(64), primary_key=True),  # the key also serves lookups by lead
+        Column("run_id", Integer, primary_key=True),
+        Column("model_version", Text, nullable=False),
+        Column("score", Float, nullable=False),
+        Column("grade", String(1), nullable=False),
+        Column("rank", Integer, nullable=False),
+        Column("predicted", SmallInteger, nullable=False),
+        Column("previous_score", Float),
+        Column("trend", String(10)),
+        Column("reasons_positive", Text),  # JSON array of sentences, strongest first
+        Column("reasons_negative", Text),  # JSON array of sentences, strongest first
+        Column("is_current", Boolean, nullable=False),  # the lead's latest score
+        Column("created_date", DateTime, nullable=False),
+        *copied,  # the schema's channels and list columns, so the rep's list is one indexed table
+        Column("scored_at", DateTime, nullable=False),
+        Index("ix_lead_scores_current_score", "score", postgresql_where=text("is_current"),
+              sqlite_where=text("is_current")),
+        Index("ix_lead_scores_current_created", "created_date", postgresql_where=text("is_current"),
+              sqlite_where=text("is_current")),
+        # the dashboard's grade filter: each grade's leads in score order, and per-grade counts from the index alone
+        Index("ix_lead_scores_current_grade_score", "grade", "score", postgresql_where=text("is_current"),
+              sqlite_where=text("is_current")),
+        postgresql_partition_by="LIST (run_id)",
+    )
+
+
+def make_engine(url: str, schema: LeadSchema | None = None) -> Engine:
+    """An engine for the URL with the tables created for the lead schema (LEADSCORE_SCHEMA, else CodePro);
+    a database written under another schema is refused. SQLite gets WAL mode and a busy timeout."""
+    schema = schema or load_schema(os.environ.get("LEADSCORE_SCHEMA") or None)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
+    _record_or_check_schema(engine, schema)
+    schema_tables(schema).metadata.create_all(engine)
     if engine.dialect.name == "postgresql":
         _create_default_score_partition(engine)
+    ENGINE_SCHEMAS[engine] = schema
     return engine
+
+
+def engine_schema(engine: Engine | Connection) -> LeadSchema:
+    """The lead schema an engine was opened with."""
+    target = engine.engine if isinstance(engine, Connection) else engine
+    return ENGINE_SCHEMAS.get(target) or load_schema(os.environ.get("LEADSCORE_SCHEMA") or None)
+
+
+def _record_or_check_schema(engine: Engine, schema: LeadSchema) -> None:
+    with engine.begin() as conn:
+        row = conn.execute(select(schema_info.c.name, schema_info.c.fingerprint)).first()
+        if row is None:
+            if _has_table(conn, "leads"):  # written by the release before schemas: CodePro's tables
+                builtin = load_schema()
+                if schema.fingerprint != builtin.fingerprint:
+                    raise SchemaMismatchError(f"the database holds {builtin.name} leads (written before lead "
+                                              f"schemas); schema {schema.name!r} needs another database")
+            conn.execute(insert(schema_info).values(id=1, name=schema.name, fingerprint=schema.fingerprint,
+                                                    source_text=schema.source_text, recorded_at=datetime.now()))
+            return
+        if row.fingerprint != schema.fingerprint:
+            raise SchemaMismatchError(f"the database holds leads of schema {row.name!r}; schema {schema.name!r} "
+                                      "(LEADSCORE_SCHEMA) does not match it: use another database")
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    return sa_inspect(conn).has_table(name)
 
 
 def _create_default_score_partition(engine: Engine) -> None:
