@@ -1,0 +1,62 @@
+"""Retraining on evidence: the nightly flow retrains when the outcomes or the drift say so, and says why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """When the evidence is enough to retrain (LEADSCORE_RETRAIN_* settings)."""
+
+    min_live_outcomes: int = 200  # live AUC / precision are trusted from this many labelled leads on
+    drift_runs: int = 3  # drift flagged on this many consecutive scoring runs
+    new_outcomes: int = 5_000  # outcomes recorded since the champion was trained
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the nightly flow knows about the champion when it decides."""
+
+    champion_version: str | None
+    live_n: int = 0
+    live_auc: float | None = None
+    live_precision: float | None = None
+    consecutive_drift_runs: int = 0
+    outcomes_since_training: int = 0
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    """Whether to retrain, and the one-line reason shown in the flow's output and on the Model page."""
+
+    retrain: bool
+    reason: str
+
+
+def decide_retraining(evidence: Evidence, bars: dict[str, float], policy: RetrainPolicy) -> RetrainDecision:
+    """The first reason that holds wins: live figures below the bars, repeated drift, many new outcomes."""
+    if evidence.champion_version is None:
+        return RetrainDecision(True, "no champion yet: train one")
+    champion = f"champion v{evidence.champion_version}"
+    if evidence.live_n >= policy.min_live_outcomes:
+        for name, value in (("auc", evidence.live_auc), ("precision", evidence.live_precision)):
+            if value is not None and not value > bars[name]:
+                return RetrainDecision(True, f"retrain: {champion}'s live {name.upper() if name == 'auc' else name} "
+                                             f"{value:.3f} is not above the bar {bars[name]} on "
+                                             f"{evidence.live_n} outcomes")
+    if evidence.consecutive_drift_runs >= policy.drift_runs:
+        return RetrainDecision(True, f"retrain: drift flagged on the last {evidence.consecutive_drift_runs} "
+                                     f"scoring runs (limit {policy.drift_runs})")
+    if evidence.outcomes_since_training >= policy.new_outcomes:
+        return RetrainDecision(True, f"retrain: {evidence.outcomes_since_training} new outcomes since "
+                                     f"{champion} was trained (limit {policy.new_outcomes})")
+    return RetrainDecision(False, _why_not(evidence, champion, policy))
+
+
+def _why_not(evidence: Evidence, champion: str, policy: RetrainPolicy) -> str:
+    live = (f"live AUC {evidence.live_auc:.3f} / precision {evidence.live_precision:.3f} on {evidence.live_n} "
+            "outcomes clear the bars" if evidence.live_n >= policy.min_live_outcomes and evidence.live_auc is not None
+            else f"{evidence.live_n} live outcomes (figures trusted from {policy.min_live_outcomes})")
+    return (f"no retraining: {champion}: {live}; drift on {evidence.consecutive_drift_runs} consecutive runs "
+            f"(limit {policy.drift_runs}); {evidence.outcomes_since_training} new outcomes (limit {policy.new_outcomes})")
