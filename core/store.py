@@ -117,6 +117,52 @@ drift_reports = Table(
     Column("snapshot_json", Text, nullable=False),
 )
 
+# every outcome that arrived for a stored lead, kept with when it arrived (a changed label adds a row)
+lead_outcomes = Table(
+    "lead_outcomes", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("label", SmallInteger, nullable=False),
+    Column("batch_id", Integer, nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    Index("ix_lead_outcomes_lead_id", "lead_id"),
+)
+
+# each evaluation appends one row per model version and period (overall, and each week of lead creation)
+live_performance = Table(
+    "live_performance", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("computed_at", DateTime, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("period", String(16), nullable=False),  # "all" or the Monday of the creation week
+    Column("period_start", Text),
+    Column("period_end", Text),
+    Column("n_labelled", Integer, nullable=False),
+    Column("n_positive", Integer, nullable=False),
+    Column("needed", Integer, nullable=False),  # outcomes still missing before figures are shown
+    Column("auc", Float),
+    Column("pr_auc", Float),
+    Column("precision", Float),
+    Column("recall", Float),
+    Column("threshold", Float),
+    Column("completion_by_grade", Text),  # JSON {grade: share completed}
+    Column("calibration", Text),  # JSON {predicted: [...], observed: [...], leads: [...]}
+    Column("excluded_never_scored", Integer),
+    Column("excluded_scored_after_outcome", Integer),
+    Column("snapshot_json", Text),  # Evidently classification report (overall rows with figures)
+    Index("ix_live_performance_computed", "computed_at"),
+)
+
+retrain_decisions = Table(
+    "retrain_decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("decided_at", DateTime, nullable=False),
+    Column("champion_version", Text),
+    Column("retrain", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("outcome", Text),  # what the retraining did (new version promoted or not, and why)
+)
+
 schema_info = Table(
     "schema_info", metadata,
     Column("id", Integer, primary_key=True),  # one row: the lead schema this database was written under
