@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, insert
+
+from core import store
 
 
 @dataclass(frozen=True)
@@ -60,3 +65,49 @@ def _why_not(evidence: Evidence, champion: str, policy: RetrainPolicy) -> str:
             else f"{evidence.live_n} live outcomes (figures trusted from {policy.min_live_outcomes})")
     return (f"no retraining: {champion}: {live}; drift on {evidence.consecutive_drift_runs} consecutive runs "
             f"(limit {policy.drift_runs}); {evidence.outcomes_since_training} new outcomes (limit {policy.new_outcomes})")
+
+
+def gather_evidence(engine: Engine, champion_version: str | None) -> Evidence:
+    """What the database says about the champion: its latest live figures, drift streak, outcomes since training."""
+    if champion_version is None:
+        return Evidence(None)
+    live = store.read_frame(engine, (
+        "SELECT n_labelled, auc, precision FROM live_performance WHERE model_version = :v AND period = 'all' "
+        "ORDER BY computed_at DESC, id DESC LIMIT 1"), {"v": champion_version})
+    flags = store.read_frame(engine, (
+        "SELECT d.dataset_drift FROM drift_reports d JOIN scoring_runs r ON r.run_id = d.run_id "
+        "ORDER BY d.run_id DESC LIMIT 50"))
+    trained = store.read_frame(engine, "SELECT created_at FROM model_versions WHERE version = :v",
+                               {"v": champion_version})
+    since = 0
+    if not trained.empty:
+        since = int(store.read_frame(engine, "SELECT COUNT(*) AS n FROM lead_outcomes WHERE recorded_at > :t",
+                                     {"t": trained["created_at"].iloc[0]})["n"].iloc[0])
+    row = live.iloc[0] if not live.empty else None
+    return Evidence(champion_version, live_n=int(row["n_labelled"]) if row is not None else 0,
+                    live_auc=_maybe(row, "auc"), live_precision=_maybe(row, "precision"),
+                    consecutive_drift_runs=_streak(flags["dataset_drift"].tolist()), outcomes_since_training=since)
+
+
+def record_decision(engine: Engine, decision: RetrainDecision, champion_version: str | None, decided_at: datetime,
+                    outcome: str | None = None) -> None:
+    """Keep the decision and its reason for the Model page."""
+    with engine.begin() as conn:
+        conn.execute(insert(store.retrain_decisions).values(
+            decided_at=decided_at, champion_version=champion_version, retrain=decision.retrain,
+            reason=decision.reason, outcome=outcome))
+
+
+def _streak(flags: list) -> int:
+    count = 0
+    for flag in flags:
+        if not bool(flag):
+            break
+        count += 1
+    return count
+
+
+def _maybe(row, name: str) -> float | None:
+    if row is None or row[name] is None or row[name] != row[name]:
+        return None
+    return float(row[name])
