@@ -239,7 +239,7 @@ def _text_entry(name: str, present: pd.Series, counts: pd.Series, missing: pd.Se
     if present.str.len().mean() > FREE_TEXT_LENGTH and distinct_share > 0.5:
         return Entry(name, "ignore", comment=f"free text ({len(counts):,} distinct, {present.str.len().mean():.0f} "
                      f"characters on average){gone}", kind="id")
-    top = ", ".join(f"{v!r} {c / len(present):.0%}" for v, c in counts.head(4).items())
+    top = ", ".join(f"{v!r} {_share(c / len(present))}" for v, c in counts.head(4).items())
     comment = f"{len(counts):,} distinct{gone}: {top}" + (", ..." if len(counts) > 4 else "")
     typed = _pool_rare(present)
     return Entry(name, "feature", "{type: category}", comment, "text", len(counts), _reindex(typed, missing))
@@ -430,6 +430,10 @@ def _missing_note(missing: pd.Series) -> str:
     if not share:
         return ""
     return ", over 99.9% missing" if 0.999 < share < 1 else f", {share:.1%} missing"
+
+
+def _share(share: float) -> str:
+    return "<1%" if share < 0.005 else f"{share:.0%}"
 
 
 def _num(value: float) -> str:

@@ -7,7 +7,9 @@ the real leads (some platforms arrive in the afternoon), which links the hour to
 `drifted=True` shifts the channels the way the real nightly inference file is shifted.
 In the frame, created_date is text 'YYYY-MM-DD HH:MM:SS', exactly as in the raw files.
 
-Command line: python -m core.synthetic --rows N --seed S --out PATH [--drifted] [--unlabelled]
+Command line: python -m core.synthetic --rows N --seed S --out PATH [--drifted] [--unlabelled] [--schema PATH]
+With --schema, leads for that schema instead (core.synthetic_schemas): the example CRM export's own generator for
+schemas/example_crm.yaml, a generic one for any other schema (CodePro's own file: this generator).
 """
 
 from __future__ import annotations
@@ -431,15 +433,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: generate leads and write them as a CSV; one line says what was written."""
     args = _parser().parse_args(argv)
     try:
-        frame = generate_leads(args.rows, seed=args.seed, drifted=args.drifted, labelled=not args.unlabelled,
-                               start=args.start, end=args.end)
-        write_leads_csv(frame, args.out)
+        frame, schema_name = _generate(args)
     except BadInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     kind = ("drifted" if args.drifted else "training-like") + (", unlabelled" if args.unlabelled else ", labelled")
+    kind = f"{schema_name}, {kind}" if schema_name else kind
     print(f"wrote {len(frame):,} synthetic leads ({kind}, seed {args.seed}) to {args.out}")
     return 0
+
+
+def _generate(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None]:
+    """CodePro's leads, or with --schema another schema's (the schema's name is returned for the message)."""
+    from core.lead_schema import load_schema
+
+    schema = load_schema(args.schema) if args.schema else None
+    if schema is None or schema.fingerprint == load_schema(None).fingerprint:
+        frame = generate_leads(args.rows, seed=args.seed, drifted=args.drifted, labelled=not args.unlabelled,
+                               start=args.start, end=args.end)
+        write_leads_csv(frame, args.out)
+        return frame, None
+    from core.synthetic_schemas import generate_for_schema, write_schema_leads_csv
+
+    frame = generate_for_schema(schema, args.rows, seed=args.seed, labelled=not args.unlabelled, drifted=args.drifted,
+                                start=args.start, end=args.end)
+    write_schema_leads_csv(frame, args.out)
+    return frame, schema.name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -448,7 +467,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="same seed, same file")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
     parser.add_argument("--drifted", action="store_true", help="shift channels like the nightly inference file")
-    parser.add_argument("--unlabelled", action="store_true", help="leave out app_complete_flag")
+    parser.add_argument("--unlabelled", action="store_true", help="leave out the label column")
+    parser.add_argument("--schema", type=Path, help="a lead schema file: leads in its layout (default: CodePro)")
     parser.add_argument("--start", default=DEFAULT_START, help="first day (YYYY-MM-DD)")
     parser.add_argument("--end", default=DEFAULT_END, help="last day (YYYY-MM-DD)")
     return parser
