@@ -342,7 +342,11 @@ class _Builder:
 
     def _names(self, doc: dict, key: str) -> list[str]:
         value = doc.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        booleans = [v for v in value if isinstance(v, bool)] if isinstance(value, list) else []
+        if booleans:
+            raise self.fail(key, f"{booleans[0]} is a YAML boolean (unquoted yes/no/true/false/on/off): "
+                                 "quote the column name")
+        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
             raise self.fail(key, "must be a list of column names")
         names = [str(v) for v in value]
         repeated = sorted({n for n in names if names.count(n) > 1})
@@ -510,7 +514,9 @@ class _Builder:
 
     def _check_roles(self, id_column, created, order, label_doc, sources, leakage, ignore) -> None:
         label_column = label_doc.get("column")
-        if label_column is None or isinstance(label_column, bool) or str(label_column).strip() == "":
+        if isinstance(label_column, bool):
+            raise self.fail("label.column", f"is the YAML boolean {label_column}: quote the text")
+        if label_column is None or str(label_column).strip() == "":
             raise self.fail("label.column", "required: the outcome column")
         roles: dict[str, str] = {}
         entries = [(id_column, "id"), (created, "created"), (order, "order"), (str(label_column), "label"),

@@ -116,6 +116,9 @@ BAD_FILES = {
     "unquoted column name key": (_changed("Source: {type: category}", "On: {type: category}"),
                                  "features: key True is a YAML boolean (unquoted yes/no/true/false/on/off): "
                                  "quote the column name"),
+    "unquoted label column": (_changed("column: Result", "column: yes"), "label.column: is the YAML boolean True: quote the text"),
+    "unquoted name in a list": (_changed("ignore: [City]", "ignore: [City, Off]"),
+                                "ignore: False is a YAML boolean (unquoted yes/no/true/false/on/off): quote the column name"),
     "unquoted id": (_changed("id: Lead ID", "id: yes"), "id: is the YAML boolean True: quote the text"),
     "unquoted lookup default": (_changed("default: abroad", "default: no"),
                                 'features.Market.default: must be a text or number (quote "Yes"/"No"), got False'),
