@@ -333,7 +333,9 @@ def _render(frame, request, note, entries, label_lines, placeholders, missing) -
         lines.append(f"id: {_name(request.id_column)}  # {ids.nunique():,} distinct of {len(ids):,} rows"
                      + ("" if ids.is_unique else ": repeated ids are the same lead"))
     if request.created:
-        lines.append(f"created: {_name(request.created)}  # dates {_date_span(frame[request.created])}")
+        created = frame[request.created]
+        lines.append(f"created: {_name(request.created)}  # dates {_date_span(created[created != ''])}"
+                     + _missing_note(created == "") + ("" if (created != "").all() else ": rows without one are rejected"))
     for entry in roles["order"]:
         lines.append(f"order: {_name(entry.column)}  # {entry.comment}")
     lines += label_lines

@@ -207,8 +207,8 @@ def generate_generic_leads(schema: LeadSchema, rows: int, seed: int = 0, labelle
         prefix = int(rng.integers(100_000, 1_000_000))
         columns[schema.id_column] = [f"L{prefix}-{n:08d}" for n in range(1, rows + 1)]
     if labelled:
-        failure = (schema.label.negative or ("Lost" if not schema.label.positive[0].isdigit() else "0",))[0]
-        columns[schema.label.column] = np.where(positive, schema.label.positive[0], failure)
+        success = schema.label.positive[0]
+        columns[schema.label.column] = np.where(positive, success, (schema.label.negative or (_failure(success),))[0])
     return pd.DataFrame({name: columns[name] for name in schema.file_layout() if name in columns})
 
 
@@ -249,6 +249,14 @@ def _generic_levels(column, schema: LeadSchema, rng, world, rows: int, logit: np
     if not column.required:
         values[rng.random(rows) < 0.03] = None
     return values
+
+
+def _failure(success: str) -> str:
+    """The opposite of a success value in the same style ("Yes" -> "No", "1" -> "0"), else "Lost"."""
+    opposite = {"1": "0", "yes": "no", "true": "false", "y": "n", "t": "f", "won": "lost"}.get(success.lower(), "lost")
+    if success.isupper():
+        return opposite.upper()
+    return opposite.capitalize() if success[:1].isupper() or opposite == "lost" else opposite
 
 
 def _moments(rng, rows: int, start: str, end: str) -> np.ndarray:

@@ -332,6 +332,41 @@ def test_given_the_example_schema_when_generated_then_values_look_like_a_crm_exp
     assert (crm["Total Time Spent on Website"][visits == 0] == 0).all()
 
 
+def _rule_breaches(schema, frame: pd.DataFrame) -> list[str]:
+    """The schema's validation rules read from its raw columns, checked on generated rows (any breach named)."""
+    breaches = []
+    for column in schema.raw_columns:
+        text = frame[column.name].astype("string").str.strip()
+        empty = text.isna() | text.isin(schema.na_values)
+        if column.required and empty.any():
+            breaches.append(f"{column.name}: empty")
+        present = text[~empty]
+        if column.kind == "number":
+            numbers = pd.to_numeric(present, errors="coerce")
+            low = column.minimum if column.minimum is not None else -np.inf
+            high = column.maximum if column.maximum is not None else np.inf
+            if numbers.isna().any() or not numbers.between(low, high).all():
+                breaches.append(f"{column.name}: not a number in range")
+        if column.kind == "flag" and not present.isin([*column.yes, *column.no]).all():
+            breaches.append(f"{column.name}: not a yes/no value")
+        if column.kind == "datetime" and pd.to_datetime(present, errors="coerce").isna().any():
+            breaches.append(f"{column.name}: not a date")
+    return breaches
+
+
+def test_given_the_example_schema_then_every_generated_row_meets_its_rules(crm_schema, crm):
+    assert _rule_breaches(crm_schema, crm) == []
+    assert crm["Lead Origin"].notna().all()
+
+
+def test_given_drifted_when_the_example_schema_is_generated_then_lead_imports_surge(crm_schema, crm):
+    drifted = generate_for_schema(crm_schema, 20_000, seed=11, drifted=True)
+    assert (crm["Lead Origin"] == "Lead Import").mean() < 0.01
+    assert (drifted["Lead Origin"] == "Lead Import").mean() == pytest.approx(0.098, abs=0.01)
+    assert (drifted["Lead Source"] == "Facebook").mean() > 0.08
+    assert _rule_breaches(crm_schema, drifted) == []
+
+
 def test_given_the_example_schema_then_tags_leak_the_outcome(crm):
     enrolled = (crm["Outcome"] == "Enrolled").to_numpy().astype(int)
     findings = find_leakage(crm[["Tags", "Lead Source", "Last Activity"]], enrolled)
@@ -386,7 +421,8 @@ def test_given_another_schema_when_generated_then_every_declared_column_follows_
     schema = parse_schema(OTHER_SCHEMA)
     frame = generate_for_schema(schema, 5_000, seed=1)
     assert list(frame.columns) == schema.file_layout()
-    assert frame["Ticket"].is_unique and set(frame["Won"]) == {"true", "Lost"}
+    assert frame["Ticket"].is_unique and set(frame["Won"]) == {"true", "false"}
+    assert _rule_breaches(schema, frame) == []
     assert frame["Plan"].notna().all() and frame["Plan"].nunique() == 6
     seats = frame["Seats"].dropna()
     assert seats.min() >= 1 and seats.max() <= 500
