@@ -372,7 +372,7 @@ class _Builder:
     def _number(self, value, key: str) -> float | None:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
             raise self.fail(key, f"must be a number, got {value!r}")
         return float(value)
 
@@ -389,6 +389,8 @@ class _Builder:
             if isinstance(name, bool):
                 raise self.fail("features", f"key {name} is a YAML boolean (unquoted yes/no/true/false/on/off): "
                                             "quote the column name")
+            if name is None or str(name).strip() == "":
+                raise self.fail("features", "a column name is empty (an unquoted ~ or null is read as empty)")
             feature = self._feature(str(name), settings, created)
             feature = _with_key(feature, _unique_key(feature.name, keys, frozenset()))
             keys.add(feature.key)
@@ -466,7 +468,10 @@ class _Builder:
                 raise self.fail(f"{where}.values", f"key {value} is a YAML boolean (unquoted yes/no/true/false/on/off): "
                                                    "quote it")
             for key in self._values(keys, f"{where}.values.{value}"):
-                lookup[key.strip().lower()] = _canonical(value)
+                normal = key.strip().lower()
+                if normal in lookup and lookup[normal] != _canonical(value):
+                    raise self.fail(f"{where}.values", f"{key!r} is listed under both {lookup[normal]} and {value}")
+                lookup[normal] = _canonical(value)
         default = settings.get("default")
         if isinstance(default, bool) or not isinstance(default, str | int | float | None):
             raise self.fail(f"{where}.default", f"must be a text or number (quote \"Yes\"/\"No\"), got {default!r}")
@@ -516,6 +521,8 @@ class _Builder:
         label_column = label_doc.get("column")
         if isinstance(label_column, bool):
             raise self.fail("label.column", f"is the YAML boolean {label_column}: quote the text")
+        if label_column is not None and not isinstance(label_column, str | int | float):
+            raise self.fail("label.column", "must be a column name (text)")
         if label_column is None or str(label_column).strip() == "":
             raise self.fail("label.column", "required: the outcome column")
         roles: dict[str, str] = {}
