@@ -37,6 +37,7 @@ CHANNEL_NAME = re.compile(r"source|medium|channel|campaign|origin|platform|utm",
 DATE_LIKE = re.compile(r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d\d(:\d\d)?.*)?$")
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .()/&+-]*$")
 MAX_CHANNEL_LEVELS = 400
+LEAKAGE_ROWS = 100_000
 RARE_LEVEL_ROWS = 20  # levels this rare are pooled before the leakage check (a level seen once "predicts" itself)
 DISTINCT_SHARE_ID = 0.95  # text this often distinct is an id or free text
 FREE_TEXT_LENGTH = 60
@@ -70,13 +71,15 @@ def draft_schema(request: DraftRequest) -> str:
     """The schema YAML for the file: complete, valid (parse_schema loads it) and commented line by line."""
     frame, note = read_text_frame(request.path)
     _check_request(frame, request)
-    placeholders = sorted({v for v in _seen_values(frame, request) if v in PLACEHOLDERS})
+    seen = _seen_values(frame, request)
+    placeholders = sorted(v for v in seen if v in PLACEHOLDERS)
     missing = frame.isin(["", *placeholders])
     labels, label_lines = propose_label(frame[request.label].str.strip(), missing[request.label], request.label)
     entries = [_entry(frame[c], missing[c], request) for c in frame.columns if c not in (request.label, request.id_column)]
     _propose_order(entries, request)
     _mark_leakage(entries, labels, ~missing[request.label])
-    text = _render(frame, request, note, entries, label_lines, placeholders, missing)
+    maybe = sorted(v for v in seen if v in MAYBE_PLACEHOLDERS)
+    text = _render(frame, request, note, entries, label_lines, placeholders, maybe)
     parse_schema(text, origin="draft")  # a draft that does not load is a bug here, not the user's problem
     return text
 
@@ -128,8 +131,8 @@ def _check_request(frame: pd.DataFrame, request: DraftRequest) -> None:
 
 
 def _seen_values(frame: pd.DataFrame, request: DraftRequest) -> set[str]:
-    columns = [c for c in frame.columns if c != request.id_column]
-    return set(pd.unique(frame[columns].to_numpy().ravel()))
+    """Every distinct text in the file outside the id column (where placeholders are looked for)."""
+    return set().union(*(frame[c].unique() for c in frame.columns if c != request.id_column))
 
 
 def _shortlist(names) -> str:
@@ -189,6 +192,8 @@ def _entry(values: pd.Series, missing: pd.Series, request: DraftRequest) -> Entr
 
 
 def _flag_entry(name: str, present: pd.Series, counts: pd.Series, missing: pd.Series) -> Entry | None:
+    if len(counts) > 4:  # at most two spellings each of yes and no
+        return None
     lowered = {str(v).lower() for v in counts.index}
     yes_no = next((pair for pair in YES_NO_PAIRS if lowered == set(pair)), None)
     numbers = pd.to_numeric(pd.Series(counts.index), errors="coerce")
@@ -246,8 +251,11 @@ def _text_entry(name: str, present: pd.Series, counts: pd.Series, missing: pd.Se
 
 
 def numbers_of(values: pd.Series) -> pd.Series:
-    """Text -> float (thousands separators and surrounding spaces tolerated); non-numbers -> NaN."""
-    return pd.to_numeric(values.str.replace(",", "", regex=False), errors="coerce").astype("float64")
+    """Text -> float (thousands separators tolerated); non-numbers -> NaN. Parses each distinct text once."""
+    codes, distinct = pd.factorize(values)
+    parsed = pd.to_numeric(pd.Series(distinct, dtype=object).str.replace(",", "", regex=False), errors="coerce")
+    numbers = np.append(parsed.to_numpy("float64"), np.nan)[codes]  # code -1 (missing) -> the NaN at the end
+    return pd.Series(numbers, index=values.index, name=values.name)
 
 
 def _pool_rare(present: pd.Series) -> pd.Series:
@@ -297,6 +305,9 @@ def _mark_leakage(entries: list[Entry], labels: np.ndarray, labelled: pd.Series)
     if not features:
         return
     frame = pd.DataFrame({e.column: e.values for e in features}).loc[labelled.to_numpy()]
+    if len(frame) > LEAKAGE_ROWS:  # a seeded sample is plenty to see a column that gives the outcome away
+        chosen = np.sort(np.random.default_rng(0).choice(len(frame), LEAKAGE_ROWS, replace=False))
+        frame, labels = frame.iloc[chosen], labels[chosen]
     findings = {f.column: f for f in find_leakage(frame, labels)}
     for entry in features:
         if entry.column in findings:
@@ -319,7 +330,7 @@ def _channels(entries: list[Entry]) -> tuple[list[str], str]:
 # ---------------------------------------------------------------- writing
 
 
-def _render(frame, request, note, entries, label_lines, placeholders, missing) -> str:
+def _render(frame, request, note, entries, label_lines, placeholders, maybe) -> str:
     roles = {role: [e for e in entries if e.role == role] for role in ("feature", "leakage", "ignore", "order")}
     channels, why = _channels(entries)
     lines = [
@@ -339,7 +350,7 @@ def _render(frame, request, note, entries, label_lines, placeholders, missing) -
     for entry in roles["order"]:
         lines.append(f"order: {_name(entry.column)}  # {entry.comment}")
     lines += label_lines
-    lines += _na_lines(frame, placeholders, missing, request)
+    lines += _na_lines(frame, placeholders, maybe, request)
     lines.append(f"bars: {json.dumps(DEFAULT_BARS).replace(chr(34), '')}  # what a champion model must clear "
                  "on held-out leads")
     lines += _wrapped("layout", [str(c) for c in frame.columns], "the file's columns in order")
@@ -351,7 +362,7 @@ def _render(frame, request, note, entries, label_lines, placeholders, missing) -
     return "\n".join(lines) + "\n"
 
 
-def _na_lines(frame, placeholders, missing, request) -> list[str]:
+def _na_lines(frame, placeholders, maybe, request) -> list[str]:
     used = [c for c in frame.columns if c != request.id_column]
     where = []
     for value in placeholders:
@@ -359,7 +370,6 @@ def _na_lines(frame, placeholders, missing, request) -> list[str]:
         where.append(f"{value!r} in {_shortlist(columns)}")
     comment = "placeholders seen: " + "; ".join(where) if where else "no placeholder strings seen"
     lines = [f"na_values: {_flow(['', *placeholders])}  # {comment}"]
-    maybe = sorted({v for v in _seen_values(frame, request) if v in MAYBE_PLACEHOLDERS})
     if maybe:
         lines.append(f"# maybe placeholders too: {', '.join(map(repr, maybe))}: add them to na_values if they mean empty")
     return lines
