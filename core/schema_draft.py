@@ -251,9 +251,9 @@ def _text_entry(name: str, present: pd.Series, counts: pd.Series, missing: pd.Se
 
 
 def numbers_of(values: pd.Series) -> pd.Series:
-    """Text -> float (thousands separators tolerated); non-numbers -> NaN. Parses each distinct text once."""
+    """Text -> float; non-numbers (also "1,234": ingest reads plain numbers) -> NaN. Parses each distinct text once."""
     codes, distinct = pd.factorize(values)
-    parsed = pd.to_numeric(pd.Series(distinct, dtype=object).str.replace(",", "", regex=False), errors="coerce")
+    parsed = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce")
     numbers = np.append(parsed.to_numpy("float64"), np.nan)[codes]  # code -1 (missing) -> the NaN at the end
     return pd.Series(numbers, index=values.index, name=values.name)
 
