@@ -158,6 +158,25 @@ def test_given_a_created_column_when_drafted_then_hour_and_weekday_features(tmp_
     assert "Opened" not in schema.ignore
 
 
+def test_given_no_column_named_like_a_channel_when_drafted_then_the_two_categories_with_fewest_levels(tmp_path):
+    frame = _leads().rename(columns={"Channel": "Kind"})
+    rng = np.random.default_rng(2)
+    frame["Team"] = rng.choice(["Red", "Blue"], len(frame))
+    frame["Product"] = rng.choice([f"P{n}" for n in range(12)], len(frame))
+    text, schema = _draft(_write(tmp_path, frame), "Result")
+    assert schema.channels == ("Team", "Kind")  # 2 and 3 levels; Region has 3 too but comes later
+    assert "no column is named like a source or channel" in text
+
+
+def test_given_a_created_column_then_no_order_and_without_it_a_running_number_is_the_order(tmp_path):
+    frame = _leads()
+    frame["Lead No"] = np.arange(1_000, 1_000 + len(frame))
+    path = _write(tmp_path, frame)
+    assert _draft(path, "Result")[1].order_column == "Lead No"
+    _, with_time = _draft(path, "Result", created="Opened")
+    assert with_time.order_column is None and "Lead No" in with_time.ignore
+
+
 def test_given_a_column_that_restates_the_outcome_when_drafted_then_it_is_proposed_as_leakage(tmp_path):
     frame = _leads(rows=2_000)
     frame["Stage"] = np.where(frame["Result"] == "Closed - won", "Contract sent", "Archived")
