@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -170,6 +171,7 @@ class LeadSchema:
     bars: dict[str, float]
     source_text: str  # the YAML as written: travels with every model
     origin: str = "<text>"
+    layout: tuple[str, ...] = ()  # the `layout` key as written (may place the id and label columns)
 
     def raw(self, name: str) -> RawColumn:
         """The raw column called `name`."""
@@ -182,6 +184,16 @@ class LeadSchema:
     def file_columns(self) -> list[str]:
         """Columns every lead file must have."""
         return [c.name for c in self.raw_columns if c.in_file]
+
+    def file_layout(self) -> list[str]:
+        """The columns of a complete labelled file in order: the layout's, else the id, the raw columns, the label."""
+        columns = list(self.layout) or [c.name for c in self.raw_columns]
+        columns += [c.name for c in self.raw_columns if c.name not in columns]
+        if self.id_column and self.id_column not in columns:
+            columns.insert(0, self.id_column)
+        if self.label.column not in columns:
+            columns.append(self.label.column)
+        return columns
 
     def stored_columns(self) -> list[RawColumn]:
         """The raw columns stored per lead, in order."""
@@ -229,22 +241,40 @@ def _load_cached(path: str, _mtime: int) -> LeadSchema:
     if not target.is_file():
         raise SchemaError(f"schema {target}: file not found")
     try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise SchemaError(f"schema {target.name}: cannot be read ({type(error).__name__})") from error
+        text = target.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SchemaError(f"schema {target.name}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at "
+                          f"position {error.start}): save it as UTF-8") from error
+    except OSError as error:
+        raise SchemaError(f"schema {target.name}: cannot be read ({error.strerror or type(error).__name__})") from error
     return parse_schema(text, origin=target.name)
 
 
 def parse_schema(text: str, origin: str = "<text>") -> LeadSchema:
     """Build a LeadSchema from YAML text, or raise SchemaError with one line."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise SchemaError(f"schema {origin}: not valid YAML{where} ({problem})") from error
     return _Builder(origin).build(document, text)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (not: the last one wins)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool):
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 class _Builder:
@@ -257,23 +287,29 @@ class _Builder:
         return SchemaError(f"schema {self.origin}: {key}: {problem}")
 
     def build(self, doc, text: str) -> LeadSchema:
+        if doc is None:
+            raise SchemaError(f"schema {self.origin}: is empty (expected keys name, label, features, ...)")
         if not isinstance(doc, dict):
-            raise SchemaError(f"schema {self.origin}: must be a mapping of keys (name, label, features, ...)")
+            raise SchemaError(f"schema {self.origin}: must be a mapping of keys (name, label, features, ...), "
+                              f"not a {_yaml_kind(doc)}")
         self._check_keys(doc, TOP_LEVEL_KEYS, "top level")
         name = self._text(doc, "name", required=True)
         id_column = self._text(doc, "id")
         created = self._text(doc, "created")
         order = self._text(doc, "order")
         label_doc = doc.get("label")
-        if not isinstance(label_doc, dict):
+        if label_doc is None:
             raise self.fail("label", "required: a mapping with `column` and `positive`")
+        if not isinstance(label_doc, dict):
+            raise self.fail("label", f"must be a mapping with `column` and `positive`, not a {_yaml_kind(label_doc)}")
         features = self._features(doc.get("features"), created)
         leakage = self._names(doc, "leakage")
         ignore = self._names(doc, "ignore")
         sources = self._feature_sources(features)
         self._check_roles(id_column, created, order, label_doc, sources, leakage, ignore)
         raw_kinds = self._raw_kinds(doc, features, created, order, leakage, ignore)
-        raw_columns = self._raw_columns(doc, raw_kinds)
+        layout = self._layout(doc, raw_kinds, id_column, str(label_doc["column"]))
+        raw_columns = self._raw_columns(layout, raw_kinds)
         label = self._label(label_doc, {c.db_name for c in raw_columns})
         channels = self._feature_list(doc, "channels", features, allow=("category", "lookup"))
         list_columns = self._feature_list(doc, "list_columns", features, allow=FEATURE_TYPES)
@@ -281,14 +317,15 @@ class _Builder:
             name=name, id_column=id_column, created_column=created, order_column=order, label=label,
             na_values=self._na_values(doc), raw_columns=raw_columns, features=tuple(features.values()),
             leakage=tuple(leakage), ignore=tuple(ignore), channels=channels, list_columns=list_columns,
-            bars=self._bars(doc.get("bars")), source_text=text, origin=self.origin)
+            bars=self._bars(doc.get("bars")), source_text=text, origin=self.origin, layout=tuple(layout))
 
     # -- generic readers
 
     def _check_keys(self, mapping: dict, allowed: tuple[str, ...], where: str) -> None:
         for key in mapping:
             if isinstance(key, bool):
-                raise self.fail(where, f"key {key} is a YAML boolean: quote it ('Yes', 'No')")
+                raise self.fail(where, f"key {key} is a YAML boolean (unquoted yes/no/true/false/on/off): "
+                                       "quote it (\"yes\", \"No\")")
             if key not in allowed:
                 raise self.fail(f"{where}.{key}" if where != "top level" else str(key),
                                 f"unknown key (expected one of {', '.join(allowed)})")
@@ -302,12 +339,16 @@ class _Builder:
         if isinstance(value, bool):
             raise self.fail(key, f"is the YAML boolean {value}: quote the text")
         if not isinstance(value, str | int | float) or str(value).strip() == "":
-            raise self.fail(key, "must be a column name (text)")
+            raise self.fail(key, "must be text" if key == "name" else "must be a column name (text)")
         return str(value)
 
     def _names(self, doc: dict, key: str) -> list[str]:
         value = doc.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        booleans = [v for v in value if isinstance(v, bool)] if isinstance(value, list) else []
+        if booleans:
+            raise self.fail(key, f"{booleans[0]} is a YAML boolean (unquoted yes/no/true/false/on/off): "
+                                 "quote the column name")
+        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
             raise self.fail(key, "must be a list of column names")
         names = [str(v) for v in value]
         repeated = sorted({n for n in names if names.count(n) > 1})
@@ -316,13 +357,16 @@ class _Builder:
         return names
 
     def _values(self, value, key: str) -> tuple[str, ...]:
+        if value is None:
+            raise self.fail(key, "required: a list of values")
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, list) or not value:
             raise self.fail(key, "must be a non-empty list of values")
         for item in value:
             if isinstance(item, bool):
-                raise self.fail(key, f"{item} is a YAML boolean: quote the values ('Yes', 'No', 'true')")
+                raise self.fail(key, f"{item} is a YAML boolean (unquoted yes/no/true/false/on/off): "
+                                     "quote the values (\"Yes\", \"No\")")
             if not isinstance(item, str | int | float):
                 raise self.fail(key, "must be a list of texts or numbers")
         return tuple(_canonical(item) for item in value)
@@ -330,20 +374,25 @@ class _Builder:
     def _number(self, value, key: str) -> float | None:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
             raise self.fail(key, f"must be a number, got {value!r}")
         return float(value)
 
     # -- features
 
     def _features(self, doc, created: str | None) -> dict[str, Feature]:
-        if not isinstance(doc, dict) or not doc:
+        if doc is None or doc == {}:
             raise self.fail("features", "required: a mapping of column name -> settings")
+        if not isinstance(doc, dict):
+            raise self.fail("features", f"must be a mapping of column name -> settings, not a {_yaml_kind(doc)}")
         features: dict[str, Feature] = {}
         keys: set[str] = set()
         for name, settings in doc.items():
             if isinstance(name, bool):
-                raise self.fail("features", f"key {name} is a YAML boolean: quote the column name")
+                raise self.fail("features", f"key {name} is a YAML boolean (unquoted yes/no/true/false/on/off): "
+                                            "quote the column name")
+            if name is None or str(name).strip() == "":
+                raise self.fail("features", "a column name is empty (an unquoted ~ or null is read as empty)")
             feature = self._feature(str(name), settings, created)
             feature = _with_key(feature, _unique_key(feature.name, keys, frozenset()))
             keys.add(feature.key)
@@ -356,9 +405,13 @@ class _Builder:
         if not isinstance(settings, dict):
             raise self.fail(where, "must be a mapping of settings (type: category|number|flag|...)")
         kind = settings.get("type")
+        if kind is None:
+            raise self.fail(f"{where}.type", f"required (one of {', '.join(FEATURE_TYPES)})")
         if kind not in FEATURE_TYPES:
             raise self.fail(f"{where}.type", f"unknown type {kind!r} (expected one of {', '.join(FEATURE_TYPES)})")
         self._check_keys(settings, (*COMMON_FEATURE_KEYS, *FEATURE_KEYS[kind]), where)
+        if not isinstance(settings.get("required", False), bool):
+            raise self.fail(f"{where}.required", f"must be true or false, got {settings['required']!r}")
         texts = {k: self._phrase(settings.get(k), f"{where}.{k}") for k in COMMON_FEATURE_KEYS[2:]}
         label = self._phrase(settings.get("label"), f"{where}.label") or _human(name)
         common = {"name": name, "type": kind, "key": name, "label": label, **texts}
@@ -370,9 +423,16 @@ class _Builder:
         if not isinstance(value, str):
             raise self.fail(key, "must be text")
         try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        except ValueError as error:
+            raise self.fail(key, f"unbalanced braces in {value!r} ({error}; write {{{{ and }}}} for a brace)") from error
+        unknown = [name for name in fields if name not in ("label", "value", "s")]
+        if unknown:
+            raise self.fail(key, f"unknown placeholder {{{unknown[0]}}} in {value!r} (use {{value}}, {{label}}, {{s}})")
+        try:
             value.format(label="x", value="x", s="")
-        except (KeyError, IndexError, ValueError) as error:
-            raise self.fail(key, f"unknown placeholder {error} (use {{value}}, {{label}}, {{s}})") from error
+        except (KeyError, IndexError, ValueError, AttributeError) as error:
+            raise self.fail(key, f"bad placeholder in {value!r} ({error})") from error
         return value
 
     def _feature_category(self, where, settings, common, _created) -> Feature:
@@ -406,24 +466,37 @@ class _Builder:
             raise self.fail(f"{where}.values", "required: a mapping of value -> list of source values")
         lookup: dict[str, str] = {}
         for value, keys in groups.items():
+            if isinstance(value, bool):
+                raise self.fail(f"{where}.values", f"key {value} is a YAML boolean (unquoted yes/no/true/false/on/off): "
+                                                   "quote it")
             for key in self._values(keys, f"{where}.values.{value}"):
-                lookup[key.strip().lower()] = _canonical(value)
+                normal = key.strip().lower()
+                if normal in lookup and lookup[normal] != _canonical(value):
+                    raise self.fail(f"{where}.values", f"{key!r} is listed under both {lookup[normal]} and {value}")
+                lookup[normal] = _canonical(value)
         default = settings.get("default")
+        if isinstance(default, bool) or not isinstance(default, str | int | float | None):
+            raise self.fail(f"{where}.default", f"must be a text or number (quote \"Yes\"/\"No\"), got {default!r}")
         return Feature(**common, sources=(source,), lookup=lookup,
                        default=None if default is None else _canonical(default))
 
     def _feature_sum(self, where, settings, common, _created) -> Feature:
         columns = settings.get("columns")
-        if not isinstance(columns, list) or not columns:
+        if columns is None:
             raise self.fail(f"{where}.columns", "required: the list of number columns to add up")
+        if not isinstance(columns, list) or not columns or any(isinstance(c, bool | dict | list) for c in columns):
+            raise self.fail(f"{where}.columns", "must be a non-empty list of column names")
         names = tuple(str(c) for c in columns)
         self._bounds(where, settings)
         return Feature(**common, sources=names)
 
     def _feature_hour(self, where, settings, common, created) -> Feature:
-        source = str(settings.get("source") or created or "")
-        if not created or source != created:
-            raise self.fail(f"{where}.source", "must be the schema's `created` column")
+        if not created:
+            article = "an" if common["type"] == "hour" else "a"
+            raise self.fail(where, f"{article} {common['type']} feature needs the top-level `created` column (none declared)")
+        source = str(settings.get("source") or created)
+        if source != created:
+            raise self.fail(f"{where}.source", f"must be the schema's `created` column {created!r}, got {source!r}")
         return Feature(**common, sources=(source,))
 
     _feature_weekday = _feature_hour
@@ -448,7 +521,11 @@ class _Builder:
 
     def _check_roles(self, id_column, created, order, label_doc, sources, leakage, ignore) -> None:
         label_column = label_doc.get("column")
-        if label_column is None or isinstance(label_column, bool) or str(label_column).strip() == "":
+        if isinstance(label_column, bool):
+            raise self.fail("label.column", f"is the YAML boolean {label_column}: quote the text")
+        if label_column is not None and not isinstance(label_column, str | int | float):
+            raise self.fail("label.column", "must be a column name (text)")
+        if label_column is None or str(label_column).strip() == "":
             raise self.fail("label.column", "required: the outcome column")
         roles: dict[str, str] = {}
         entries = [(id_column, "id"), (created, "created"), (order, "order"), (str(label_column), "label"),
@@ -497,12 +574,16 @@ class _Builder:
             return {c: {"kind": "number", "role": "feature", "fill": 0.0, **bounds} for c in feature.sources}
         return {}
 
-    def _raw_columns(self, doc, kinds: dict[str, dict]) -> tuple[RawColumn, ...]:
+    def _layout(self, doc, kinds: dict[str, dict], id_column: str | None, label_column: str) -> list[str]:
+        """The `layout` key: declared columns in the file's order; it may also place the id and label columns."""
         layout = self._names(doc, "layout") if doc.get("layout") is not None else []
-        unknown = [c for c in layout if c not in kinds]
+        unknown = [c for c in layout if c not in kinds and c not in (id_column, label_column)]
         if unknown:
             raise self.fail("layout", f"column {unknown[0]!r} is not declared (features, created, leakage or ignore)")
-        ordered = [*layout, *(c for c in kinds if c not in layout)]
+        return layout
+
+    def _raw_columns(self, layout: list[str], kinds: dict[str, dict]) -> tuple[RawColumn, ...]:
+        ordered = [*(c for c in layout if c in kinds), *(c for c in kinds if c not in layout)]
         taken: set[str] = set()
         columns = []
         for name in ordered:
@@ -572,6 +653,10 @@ def _canonical(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _yaml_kind(value) -> str:
+    return {list: "list", str: "text", int: "number", float: "number", bool: "boolean"}.get(type(value), "value")
 
 
 def _human(name: str) -> str:

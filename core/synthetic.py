@@ -5,9 +5,12 @@ log-odds are the additive effects of a logistic model fitted once on the real la
 (rounded constants below; no real row is copied). Channels shape the hour of day the way they do in
 the real leads (some platforms arrive in the afternoon), which links the hour to the label.
 `drifted=True` shifts the channels the way the real nightly inference file is shifted.
-In the frame, created_date is text 'YYYY-MM-DD HH:MM:SS', exactly as in the raw files.
+In the frame, the creation time is text 'YYYY-MM-DD HH:MM:SS', exactly as in the raw files. Column names and
+the city tiers come from the built-in CodePro schema (schemas/codepro.yaml); the calibration below names them.
 
-Command line: python -m core.synthetic --rows N --seed S --out PATH [--drifted] [--unlabelled]
+Command line: python -m core.synthetic --rows N --seed S --out PATH [--drifted] [--unlabelled] [--schema PATH]
+With --schema, leads for that schema instead (core.synthetic_schemas): the example CRM export's own generator for
+schemas/example_crm.yaml, a generic one for any other schema (CodePro's own file: this generator).
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from core.errors import BadInputError
-from core.features import TIER_1, TIER_2
-from core.schema import CODE_COLUMNS, INTERACTION_COLUMNS, LABEL, LEAD_ID, RAW_COLUMNS
+from core.lead_schema import load_schema
 
 DEFAULT_START = "2021-07-01"
 DEFAULT_END = "2022-02-28"
@@ -183,6 +185,37 @@ DUPLICATE_SHARE = .0003  # exact repeats, as in the real files
 
 
 @dataclass(frozen=True)
+class CodeProLayout:
+    """CodePro's columns as the generator fills them, read from the built-in schema."""
+
+    raw: tuple[str, ...]  # the file's columns in order (without id and label)
+    created: str
+    city: str  # the city tier lookup's source
+    codes: tuple[str, ...]  # platform, medium, source
+    counts: tuple[str, ...]  # leads dropped, referred, then the interaction columns
+    label: str
+    lead_id: str
+    tiers: dict[str, int]  # listed city -> tier 1 or 2 (any other city is tier 3)
+
+    @property
+    def interactions(self) -> tuple[str, ...]:
+        return self.counts[2:]
+
+
+@cache
+def codepro_layout() -> CodeProLayout:
+    """The built-in CodePro schema's columns in the shape the generator needs."""
+    schema = load_schema(None)
+    city = next(f for f in schema.features if f.type == "lookup")
+    return CodeProLayout(
+        raw=tuple(c.name for c in schema.raw_columns), created=schema.created_column, city=city.sources[0],
+        codes=tuple(f.name for f in schema.features if f.type == "category"),
+        counts=tuple(c.name for c in schema.raw_columns if c.kind in ("number", "flag")),
+        label=schema.label.column, lead_id=schema.id_column,
+        tiers={name: int(tier) for name, tier in city.lookup.items() if tier in ("1", "2")})
+
+
+@dataclass(frozen=True)
 class _Draws:
     """One synthetic batch as numbers, before it becomes text columns."""
 
@@ -207,7 +240,7 @@ class _Draws:
 
 def generate_leads(rows: int, seed: int = 0, drifted: bool = False, labelled: bool = True,
                    start: str = DEFAULT_START, end: str = DEFAULT_END) -> pd.DataFrame:
-    """A batch of realistic leads in the raw layout (plus app_complete_flag when labelled)."""
+    """A batch of realistic leads in the raw layout (plus the label column when labelled)."""
     days = _day_range(start, end)
     if int(rows) < 1:
         raise BadInputError(f"rows must be at least 1, got {rows}")
@@ -227,11 +260,12 @@ def _day_range(start: str, end: str) -> np.ndarray:
 
 
 def _draw_leads(rng: np.random.Generator, rows: int, days: np.ndarray, drifted: bool) -> _Draws:
-    codes = {column: rng.choice(MAX_CODE + 1, rows, p=code_shares(column, drifted)) for column in CODE_COLUMNS}
-    afternoon = np.isin(codes["first_platform_c"], AFTERNOON_PLATFORMS)
+    layout = codepro_layout()
+    codes = {column: rng.choice(MAX_CODE + 1, rows, p=code_shares(column, drifted)) for column in layout.codes}
+    afternoon = np.isin(codes[layout.codes[0]], AFTERNOON_PLATFORMS)
     timestamps = _draw_timestamps(rng, rows, days, afternoon)
     city = rng.choice(len(_city_table()[0]), rows, p=_city_table()[1])
-    counts = np.full((rows, 2 + len(INTERACTION_COLUMNS)), np.nan, order="F")
+    counts = np.full((rows, len(layout.counts)), np.nan, order="F")
     _draw_counts(rng, counts)
     _draw_interactions(rng, counts[:, 2:], INTERACTION_ROW_SHARE[drifted])
     draws = _Draws(timestamps, city, codes, counts, np.zeros(rows, dtype=np.int64))
@@ -244,7 +278,7 @@ def code_shares(column: str, drifted: bool = False) -> np.ndarray:
     """Probability of every code number 0..MAX_CODE in a code column (training-like or drifted)."""
     mixes = (PLATFORM_DRIFTED_MIX, MEDIUM_DRIFTED_MIX, SOURCE_DRIFTED_MIX) if drifted else (
         PLATFORM_MIX, MEDIUM_MIX, SOURCE_MIX)
-    mix = dict(zip(CODE_COLUMNS, mixes, strict=True))[column]
+    mix = dict(zip(codepro_layout().codes, mixes, strict=True))[column]
     shares = np.zeros(MAX_CODE + 1)
     shares[list(mix.head)] = list(mix.head.values())
     tail = [code for code in mix.tail if code not in mix.head]
@@ -321,8 +355,9 @@ def _draw_interactions(rng: np.random.Generator, matrix: np.ndarray, row_share: 
     rows = len(matrix)
     chosen = rng.choice(rows, rng.binomial(rows, row_share), replace=False)
     per_row = np.minimum(rng.geometric(0.28, len(chosen)), 13)
-    weights = _norm([INTERACTION_WEIGHTS.get(column, 0.5) for column in INTERACTION_COLUMNS])
-    columns = rng.choice(len(INTERACTION_COLUMNS), per_row.sum(), p=weights)
+    interactions = codepro_layout().interactions
+    weights = _norm([INTERACTION_WEIGHTS.get(column, 0.5) for column in interactions])
+    columns = rng.choice(len(interactions), per_row.sum(), p=weights)
     values = np.minimum(np.floor(np.exp(rng.exponential(1.5, per_row.sum()))), 999.0)
     matrix[np.repeat(chosen, per_row), columns] = values
 
@@ -345,7 +380,7 @@ def _level_effects() -> dict[str, np.ndarray]:
     """Effect of every code number per column; levels never fitted get the rest effect plus a fixed jitter."""
     world = np.random.default_rng(WORLD_SEED)
     effects = {}
-    for column, fitted in zip(CODE_COLUMNS, (PLATFORM_EFFECTS, MEDIUM_EFFECTS, SOURCE_EFFECTS), strict=True):
+    for column, fitted in zip(codepro_layout().codes, (PLATFORM_EFFECTS, MEDIUM_EFFECTS, SOURCE_EFFECTS), strict=True):
         values = REST_EFFECT[column] + REST_JITTER[column] * world.standard_normal(MAX_CODE + 1)
         values[list(fitted)] = list(fitted.values())
         effects[column] = values
@@ -356,7 +391,8 @@ def _level_effects() -> dict[str, np.ndarray]:
 def _city_tiers() -> np.ndarray:
     """Tier per city-table slot (0 for the missing city)."""
     names = _city_table()[0]
-    return np.array([0] + [1 if n in TIER_1 else 2 if n in TIER_2 else 3 for n in names[1:]])
+    tiers = codepro_layout().tiers
+    return np.array([0] + [tiers.get(n, 3) for n in names[1:]])
 
 
 def _dropped_bucket(dropped: np.ndarray) -> np.ndarray:
@@ -376,13 +412,14 @@ def _duplicate_some(draws: _Draws, rng: np.random.Generator) -> _Draws:
 
 def _leads_frame(draws: _Draws, labelled: bool) -> pd.DataFrame:
     """Numbers -> the raw layout: text dates, cities and codes, float counts, NaN for empty cells."""
-    frame = pd.DataFrame(draws.counts, columns=list(RAW_COLUMNS[5:]), copy=False)
-    frame.insert(0, "created_date", pd.Series(pc.cast(pa.array(draws.timestamps), pa.string()), dtype=TEXT))
-    frame.insert(1, "city_mapped", _text(_city_table()[0], draws.city, missing=draws.city == 0))
-    for position, column in enumerate(CODE_COLUMNS, start=2):
+    layout = codepro_layout()
+    frame = pd.DataFrame(draws.counts, columns=list(layout.counts), copy=False)
+    frame.insert(0, layout.created, pd.Series(pc.cast(pa.array(draws.timestamps), pa.string()), dtype=TEXT))
+    frame.insert(1, layout.city, _text(_city_table()[0], draws.city, missing=draws.city == 0))
+    for position, column in enumerate(layout.codes, start=2):
         frame.insert(position, column, _text(_level_names(), draws.codes[column]))
     if labelled:
-        frame[LABEL] = draws.label
+        frame[layout.label] = draws.label
     return frame
 
 
@@ -399,10 +436,11 @@ def _level_names() -> tuple[str, ...]:
 
 def write_leads_csv(frame: pd.DataFrame, path: Path) -> None:
     """Write leads as a raw-layout CSV (header, empty cells for missing, no index) via Arrow, atomically."""
-    missing = [column for column in RAW_COLUMNS if column not in frame.columns]
+    layout = codepro_layout()
+    missing = [column for column in layout.raw if column not in frame.columns]
     if missing:
         raise BadInputError(f"cannot write leads: missing columns {', '.join(missing[:5])}")
-    columns = [c for c in (LEAD_ID, *RAW_COLUMNS, LABEL) if c in frame.columns]
+    columns = [c for c in (layout.lead_id, *layout.raw, layout.label) if c in frame.columns]
     table = pa.Table.from_pandas(frame[columns], preserve_index=False)
     table = pa.table([_as_raw_text(table.column(c)) for c in columns], names=columns)
     path = Path(path)
@@ -431,15 +469,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: generate leads and write them as a CSV; one line says what was written."""
     args = _parser().parse_args(argv)
     try:
-        frame = generate_leads(args.rows, seed=args.seed, drifted=args.drifted, labelled=not args.unlabelled,
-                               start=args.start, end=args.end)
-        write_leads_csv(frame, args.out)
+        frame, schema_name = _generate(args)
     except BadInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     kind = ("drifted" if args.drifted else "training-like") + (", unlabelled" if args.unlabelled else ", labelled")
+    kind = f"{schema_name}, {kind}" if schema_name else kind
     print(f"wrote {len(frame):,} synthetic leads ({kind}, seed {args.seed}) to {args.out}")
     return 0
+
+
+def _generate(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None]:
+    """CodePro's leads, or with --schema another schema's (the schema's name is returned for the message)."""
+    from core.lead_schema import load_schema
+
+    schema = load_schema(args.schema) if args.schema else None
+    if schema is None or schema.fingerprint == load_schema(None).fingerprint:
+        frame = generate_leads(args.rows, seed=args.seed, drifted=args.drifted, labelled=not args.unlabelled,
+                               start=args.start, end=args.end)
+        write_leads_csv(frame, args.out)
+        return frame, None
+    from core.synthetic_schemas import generate_for_schema, write_schema_leads_csv
+
+    frame = generate_for_schema(schema, args.rows, seed=args.seed, labelled=not args.unlabelled, drifted=args.drifted,
+                                start=args.start, end=args.end)
+    write_schema_leads_csv(frame, args.out)
+    return frame, schema.name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -448,7 +503,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="same seed, same file")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
     parser.add_argument("--drifted", action="store_true", help="shift channels like the nightly inference file")
-    parser.add_argument("--unlabelled", action="store_true", help="leave out app_complete_flag")
+    parser.add_argument("--unlabelled", action="store_true", help="leave out the label column")
+    parser.add_argument("--schema", type=Path, help="a lead schema file: leads in its layout (default: CodePro)")
     parser.add_argument("--start", default=DEFAULT_START, help="first day (YYYY-MM-DD)")
     parser.add_argument("--end", default=DEFAULT_END, help="last day (YYYY-MM-DD)")
     return parser

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from pandas.api.types import is_numeric_dtype
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
@@ -22,9 +24,15 @@ from core.features import (
     interaction_sums,
     learn_significant_levels,
 )
+from core.lead_schema import BUILTIN_SCHEMA as CODEPRO_SCHEMA
+from core.lead_schema import load_schema, parse_schema
+from core.leakage import find_leakage
 from core.schema import CODE_COLUMNS, INTERACTION_COLUMNS, LABEL, RAW_COLUMNS, read_raw_csv, validate_leads
 from core.synthetic import TAIL_TOWNS, generate_leads, main, write_leads_csv
-from tests.paths import SHARED_DATA
+from core.synthetic_schemas import generate_for_schema
+from tests.paths import PROJECT_ROOT, SHARED_DATA
+
+EXAMPLE_SCHEMA = PROJECT_ROOT / "schemas" / "example_crm.yaml"
 
 TRAINING_ROWS = 238_964  # the README's cleaned training data: counts below are shares of it
 README_CLEANED_COUNTS = {
@@ -268,3 +276,180 @@ def test_given_bad_rows_on_the_command_line_then_exit_2_with_one_line(tmp_path, 
     assert main(["--rows", "0", "--out", str(tmp_path / "x.csv")]) == 2
     assert capsys.readouterr().err.strip() == "error: rows must be at least 1, got 0"
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_given_seed_7_when_written_then_the_file_is_byte_for_byte_the_released_one(tmp_path):
+    """The CodePro generator is frozen: the demo, the benchmarks and the README's figures depend on its output."""
+    expected = {(False, True): "fa6a9a09ece8a95d20ae5809eac80b440c5d1040372042608ccbcd8b724dc052",
+                (True, False): "e1dbb135bcc5380e2b8f97820fbb6140098c18476cefcaffbbee207d80def698"}
+    for (drifted, labelled), digest in expected.items():
+        path = tmp_path / f"{drifted}-{labelled}.csv"
+        write_leads_csv(generate_leads(3_000, seed=7, drifted=drifted, labelled=labelled), path)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_given_the_codepro_schema_file_on_the_command_line_then_the_same_file_as_without(tmp_path, capsys):
+    plain, with_schema = tmp_path / "plain.csv", tmp_path / "schema.csv"
+    assert main(["--rows", "500", "--seed", "3", "--out", str(plain)]) == 0
+    assert main(["--rows", "500", "--seed", "3", "--out", str(with_schema), "--schema", str(CODEPRO_SCHEMA)]) == 0
+    assert plain.read_bytes() == with_schema.read_bytes()
+
+
+# --- the example CRM export (--schema schemas/example_crm.yaml) -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crm_schema():
+    return load_schema(EXAMPLE_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def crm(crm_schema) -> pd.DataFrame:
+    return generate_for_schema(crm_schema, 30_000, seed=11)
+
+
+def test_given_the_example_schema_when_generated_then_columns_are_its_file_layout(crm_schema, crm):
+    assert list(crm.columns) == crm_schema.file_layout()
+    unlabelled = generate_for_schema(crm_schema, 200, seed=11, labelled=False)
+    assert list(unlabelled.columns) == crm_schema.file_layout()[:-1] and unlabelled["Tags"].isna().all()
+    pd.testing.assert_frame_equal(generate_for_schema(crm_schema, 2_000, seed=3),
+                                  generate_for_schema(crm_schema, 2_000, seed=3))
+    assert not generate_for_schema(crm_schema, 2_000, seed=3).equals(generate_for_schema(crm_schema, 2_000, seed=4))
+
+
+def test_given_the_example_schema_when_generated_then_values_look_like_a_crm_export(crm):
+    assert crm["Prospect ID"].str.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").all()
+    assert crm["Prospect ID"].is_unique
+    assert crm["Lead Number"].is_monotonic_increasing and crm["Lead Number"].is_unique
+    assert set(crm["Do Not Email"]) == {"Yes", "No"}
+    assert (crm["Specialization"] == "Select").mean() == pytest.approx(0.21, abs=0.02)
+    assert (crm["City"] == "Select").mean() == pytest.approx(0.24, abs=0.02)
+    assert set(crm["Outcome"]) == {"Enrolled", "Lost", "No Answer"}
+    assert (crm["Outcome"] == "Enrolled").mean() == pytest.approx(0.35, abs=0.03)
+    visits = crm["TotalVisits"].astype(float)
+    assert visits.quantile(0.99) < 20 and visits.max() > 150  # a few wild outliers, as in real exports
+    assert visits.isna().mean() == pytest.approx(0.015, abs=0.005)
+    assert (crm["Total Time Spent on Website"][visits == 0] == 0).all()
+
+
+def _rule_breaches(schema, frame: pd.DataFrame) -> list[str]:
+    """The schema's validation rules read from its raw columns, checked on generated rows (any breach named)."""
+    breaches = []
+    for column in schema.raw_columns:
+        text = frame[column.name].astype("string").str.strip()
+        empty = text.isna() | text.isin(schema.na_values)
+        if column.required and empty.any():
+            breaches.append(f"{column.name}: empty")
+        present = text[~empty]
+        if column.kind == "number":
+            numbers = pd.to_numeric(present, errors="coerce")
+            low = column.minimum if column.minimum is not None else -np.inf
+            high = column.maximum if column.maximum is not None else np.inf
+            if numbers.isna().any() or not numbers.between(low, high).all():
+                breaches.append(f"{column.name}: not a number in range")
+        if column.kind == "flag" and not present.isin([*column.yes, *column.no]).all():
+            breaches.append(f"{column.name}: not a yes/no value")
+        if column.kind == "datetime" and pd.to_datetime(present, errors="coerce").isna().any():
+            breaches.append(f"{column.name}: not a date")
+    return breaches
+
+
+def test_given_the_example_schema_then_every_generated_row_meets_its_rules(crm_schema, crm):
+    assert _rule_breaches(crm_schema, crm) == []
+    assert crm["Lead Origin"].notna().all()
+
+
+def test_given_drifted_when_the_example_schema_is_generated_then_lead_imports_surge(crm_schema, crm):
+    drifted = generate_for_schema(crm_schema, 20_000, seed=11, drifted=True)
+    assert (crm["Lead Origin"] == "Lead Import").mean() < 0.01
+    assert (drifted["Lead Origin"] == "Lead Import").mean() == pytest.approx(0.098, abs=0.01)
+    assert (drifted["Lead Source"] == "Facebook").mean() > 0.08
+    assert _rule_breaches(crm_schema, drifted) == []
+
+
+def test_given_the_example_schema_then_tags_leak_the_outcome(crm):
+    enrolled = (crm["Outcome"] == "Enrolled").to_numpy().astype(int)
+    findings = find_leakage(crm[["Tags", "Lead Source", "Last Activity"]], enrolled)
+    assert [f.column for f in findings] == ["Tags"]
+    assert crm["Tags"].notna().mean() == pytest.approx(0.68, abs=0.02)
+
+
+def test_given_the_example_schema_when_a_model_learns_without_tags_then_auc_is_between_08_and_09(crm_schema, crm):
+    features = crm.drop(columns=["Prospect ID", "Lead Number", "Tags", "Outcome"])
+    features = features.astype({c: "category" for c in features.columns if not is_numeric_dtype(features[c])})
+    features["TotalVisits"] = features["TotalVisits"].astype(float)
+    label = (crm["Outcome"] == "Enrolled").astype(int)
+    train_x, test_x, train_y, test_y = train_test_split(features, label, test_size=0.2, random_state=0, stratify=label)
+    model = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.05, random_state=0, n_jobs=2, verbose=-1)
+    model.fit(train_x, train_y)
+    auc = roc_auc_score(test_y, model.predict_proba(test_x)[:, 1])
+    assert 0.80 <= auc <= 0.90
+
+
+def test_given_the_example_schema_on_the_command_line_then_its_csv_is_written(tmp_path, capsys, crm_schema):
+    path = tmp_path / "crm.csv"
+    assert main(["--schema", str(EXAMPLE_SCHEMA), "--rows", "300", "--seed", "2", "--out", str(path)]) == 0
+    assert "300 synthetic leads (Example CRM export, training-like, labelled, seed 2)" in capsys.readouterr().out
+    assert path.read_text().splitlines()[0] == ",".join(crm_schema.file_layout())
+    written = pd.read_csv(path, keep_default_na=False, dtype=str)
+    assert len(written) == 300 and written["Do Not Email"].isin(["Yes", "No"]).all()
+    assert (written["Specialization"] == "").any() and (written["TotalVisits"] == "").any()
+    assert written["TotalVisits"].str.fullmatch(r"\d*").all()  # whole visits, no "3.0"
+
+
+# --- any other schema: generated generically from its declarations ---------------------------------------------------
+
+OTHER_SCHEMA = """\
+name: Other
+id: Ticket
+created: Opened at
+label: {column: Won, positive: ["true"]}
+na_values: ["", "n/a"]
+features:
+  Plan: {type: category, required: true}
+  Seats: {type: number, min: 1, max: 500}
+  Trial: {type: flag, "yes": ["Y"], "no": ["N"]}
+  Region: {type: lookup, source: Office, values: {EU: [Paris, Berlin], US: [Boston]}, default: other}
+  Clicks: {type: sum, columns: [Clicks A, Clicks B]}
+  Hour: {type: hour}
+leakage: [Close note]
+ignore: [Owner]
+"""
+
+
+def test_given_another_schema_when_generated_then_every_declared_column_follows_its_type(tmp_path):
+    schema = parse_schema(OTHER_SCHEMA)
+    frame = generate_for_schema(schema, 5_000, seed=1)
+    assert list(frame.columns) == schema.file_layout()
+    assert frame["Ticket"].is_unique and set(frame["Won"]) == {"true", "false"}
+    assert _rule_breaches(schema, frame) == []
+    assert frame["Plan"].notna().all() and frame["Plan"].nunique() == 6
+    seats = frame["Seats"].dropna()
+    assert seats.min() >= 1 and seats.max() <= 500
+    assert set(frame["Trial"]) == {"Y", "N"}
+    assert {"paris", "berlin", "boston"} <= set(frame["Office"].dropna())
+    assert pd.to_datetime(frame["Opened at"], format="%Y-%m-%d %H:%M:%S").is_monotonic_increasing
+    won = (frame["Won"] == "true").astype(int).to_numpy()
+    assert 0.15 < won.mean() < 0.85
+    assert [f.column for f in find_leakage(frame[["Close note", "Plan"]], won)] == ["Close note"]
+    path = tmp_path / "other.csv"
+    assert main(["--schema", str(_write(tmp_path, OTHER_SCHEMA)), "--rows", "50", "--out", str(path)]) == 0
+    assert path.read_text().splitlines()[0] == ",".join(schema.file_layout())
+
+
+def test_given_another_schema_when_drifted_is_asked_then_one_line_refusal(tmp_path, capsys):
+    schema_path = _write(tmp_path, OTHER_SCHEMA)
+    assert main(["--schema", str(schema_path), "--rows", "50", "--out", str(tmp_path / "x.csv"), "--drifted"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: --drifted is available for CodePro and the example CRM schema, not for 'Other'"
+
+
+def test_given_a_bad_schema_on_the_command_line_then_exit_2_with_its_line(tmp_path, capsys):
+    assert main(["--schema", str(tmp_path / "none.yaml"), "--rows", "5", "--out", str(tmp_path / "x.csv")]) == 2
+    assert capsys.readouterr().err.strip().endswith("none.yaml: file not found")
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "other.yaml"
+    path.write_text(text)
+    return path
