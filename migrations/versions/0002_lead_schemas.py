@@ -3,7 +3,7 @@ before schemas: the built-in CodePro schema), and the schema's columns take this
 
 Revision 0001 stored each attribute copied into `lead_scores` as NOT NULL, numbers as SMALLINT; from this
 release such a column is a FLOAT for a number (lookups and flags included) and a TEXT otherwise, both nullable,
-and a raw text column of `leads` may be empty in the database (validation still rejects a row missing a
+and a required raw column of `leads` other than the created time may be empty in the database (validation still rejects a row missing a
 required value). The rows are kept; on SQLite the two tables are rebuilt (Alembic's batch mode), on Postgres
 the columns are altered in place (partitions follow lead_scores). Frozen: never edit this file.
 
@@ -39,17 +39,17 @@ def upgrade() -> None:
     )
     schema = lead_schema()
     _record(schema)
-    _alter("leads", [(c.db_name, sa.Text(), sa.Text(), True) for c in _required_text_columns(schema)])
+    _alter("leads", [(c.db_name, _raw_type(c.kind), _raw_type(c.kind), True) for c in _required_columns(schema)])
     _alter("lead_scores", [(f.key, _old_copied_type(f.numeric), _new_copied_type(f.numeric), True)
                            for f in schema.score_copy_features()])
 
 
 def downgrade() -> None:
-    """Drop schema_info; the copied score attributes and required text columns become NOT NULL again."""
+    """Drop schema_info; the copied score attributes and required raw columns become NOT NULL again."""
     schema = lead_schema()
     _alter("lead_scores", [(f.key, _new_copied_type(f.numeric), _old_copied_type(f.numeric), False)
                            for f in schema.score_copy_features()])
-    _alter("leads", [(c.db_name, sa.Text(), sa.Text(), False) for c in _required_text_columns(schema)])
+    _alter("leads", [(c.db_name, _raw_type(c.kind), _raw_type(c.kind), False) for c in _required_columns(schema)])
     op.drop_table("schema_info")
 
 
@@ -61,8 +61,13 @@ def _record(schema: LeadSchema) -> None:
         recorded_at=datetime.now()))
 
 
-def _required_text_columns(schema: LeadSchema) -> list:
-    return [c for c in schema.raw_columns if c.required and c.kind not in ("datetime", "number", "flag")]
+def _required_columns(schema: LeadSchema) -> list:
+    """Raw columns 0001 made NOT NULL that are nullable from now on (all required ones but the created time)."""
+    return [c for c in schema.raw_columns if c.required and c.kind != "datetime"]
+
+
+def _raw_type(kind: str) -> sa.types.TypeEngine:
+    return sa.Float() if kind in ("number", "flag") else sa.Text()
 
 
 def _old_copied_type(numeric: bool) -> sa.types.TypeEngine:
