@@ -12,8 +12,10 @@ a migration that creates or changes them needs the schema the database holds, no
 started with: the migrations read it from `lead_schema()`, which `upgrade_database` resolves before running
 them (`stored_schema`): the schema recorded in table `schema_info` (its YAML `source_text`, parsed again);
 for a database written before lead schemas, the built-in CodePro schema (the only one that release knew);
-for a new database, the schema `make_engine` was given. A future migration that, say, adds a column per
-feature to `lead_scores` therefore reads:
+for a new database, the schema `make_engine` was given. Revision 0002 records that schema in `schema_info`,
+so from then on the database itself says which schema its tables follow, whatever LEADSCORE_SCHEMA the
+process has (make_engine then refuses a process whose schema differs). A future migration that, say, adds
+a column per feature to `lead_scores` therefore reads:
 
     schema = lead_schema()                       # the database's schema, from schema_info
     for feature in schema.score_copy_features():

@@ -75,6 +75,12 @@ FILL_WITH_RELEASE = textwrap.dedent('''
             column_scores='{"city_tier": 0.1}', snapshot_json="{}"))
 ''')
 
+OPEN_DATABASE = textwrap.dedent('''
+    import sys
+    from core.store import make_engine
+    make_engine(sys.argv[1]).dispose()
+''')
+
 FILLED_COUNTS = {"ingest_batches": 2, "leads": 104, "rejected_leads": 2, "scoring_runs": 2, "lead_scores": 8,
                  "model_versions": 1, "drift_reports": 1, "run_lock": 0}
 
@@ -286,6 +292,24 @@ def test_release_database_refuses_another_lead_schema_after_upgrading(release_da
     engine.dispose()
 
 
+def test_revision_0001_is_exactly_the_release_tables(database_url: str, second_url: str, release_code: Path):
+    done = subprocess.run([sys.executable, "-c", OPEN_DATABASE, database_url], cwd=release_code,
+                          env={**os.environ, "PYTHONPATH": str(release_code)}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    engine = create_engine(second_url)
+    with migrate._migration_lock(engine) as conn:
+        config = migrate.alembic_config()
+        config.attributes["connection"] = conn
+        config.attributes[migrate.LEAD_SCHEMA_KEY] = load_schema()
+        command.upgrade(config, "0001")
+    migrated = _shape(engine)
+    engine.dispose()
+    release = _plain_engine(database_url)
+    assert migrated == _shape(release)
+    release.dispose()
+    assert _revision(second_url) == "0001"
+
+
 # ---------------------------------------------------------------- new databases
 
 
@@ -329,13 +353,6 @@ def test_upgrading_twice_changes_nothing(database_url: str):
     assert (_shape(engine), _rows(engine)) == (shape, rows)
     assert _revision(database_url) == migrate.head_revision()
     engine.dispose()
-
-
-OPEN_DATABASE = textwrap.dedent('''
-    import sys
-    from core.store import make_engine
-    make_engine(sys.argv[1]).dispose()
-''')
 
 
 def test_two_processes_opening_a_new_database_at_once_migrate_it_once(database_url: str):
