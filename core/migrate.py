@@ -34,6 +34,7 @@ command.revision(alembic_config(), 'what changes')"
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -46,6 +47,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
+from core.errors import BadInputError
 from core.lead_schema import LeadSchema, load_schema, parse_schema
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -53,6 +55,11 @@ BEFORE_SCHEMAS_REVISION = "0001"  # the tables of the release before lead schema
 FIRST_SCHEMA_REVISION = "0002"  # the first revision with table schema_info
 POSTGRES_LOCK_KEY = 7_211_082_410_135_461_889  # pg_advisory_xact_lock key: "leadscore migrations"
 LEAD_SCHEMA_KEY = "lead_schema"  # Config.attributes key: the schema the migrations build tables for
+_ONE_AT_A_TIME = threading.Lock()  # Alembic's `op` and `context` are module globals: one migration per process
+
+
+class DatabaseTooNewError(BadInputError):
+    """The database was migrated by a newer release than this code."""
 
 
 def alembic_config() -> Config:
@@ -72,6 +79,12 @@ def head_revision() -> str:
     return head
 
 
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every revision shipped in migrations/versions."""
+    return frozenset(script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
 def current_revision(conn: Connection) -> str | None:
     """The revision recorded in the database (None: not under Alembic yet)."""
     return MigrationContext.configure(conn).get_current_revision()
@@ -80,9 +93,13 @@ def current_revision(conn: Connection) -> str | None:
 def upgrade_database(engine: Engine, schema: LeadSchema) -> None:
     """Bring the database to the newest revision; `schema` is used only to create a new database's tables."""
     with engine.connect() as conn:
-        if current_revision(conn) == head_revision():
-            return
-    with _migration_lock(engine) as conn:
+        current = current_revision(conn)
+    if current == head_revision():
+        return
+    if current is not None and current not in known_revisions():
+        raise DatabaseTooNewError(f"the database is at revision {current}, written by a newer release than this "
+                                  f"one (newest here: {head_revision()}): run the newer release")
+    with _ONE_AT_A_TIME, _migration_lock(engine) as conn:
         _stamp_if_created_before_alembic(conn)
         config = alembic_config()
         config.attributes["connection"] = conn

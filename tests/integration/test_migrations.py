@@ -250,9 +250,8 @@ def test_release_database_upgrades_in_place_with_every_row_kept(release_database
     assert shape == _fresh_head_shape(second_url), "the upgraded database differs from a new one"
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_release_scores_stay_in_their_postgres_partitions(release_database: str):
-    if not release_database.startswith("postgresql"):
-        pytest.skip("partitions are Postgres's")
     store.make_engine(release_database).dispose()
     engine = _plain_engine(release_database)
     with engine.connect() as conn:
@@ -382,6 +381,16 @@ def test_a_failed_migration_leaves_the_database_untouched(database_url: str):
     engine.dispose()
     store.make_engine(database_url).dispose()
     assert _revision(database_url) == migrate.head_revision()
+
+
+def test_a_database_of_a_newer_release_is_refused_in_one_line(database_url: str):
+    store.make_engine(database_url).dispose()
+    engine = _plain_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(migrate.DatabaseTooNewError, match="revision 9999, written by a newer release"):
+        store.make_engine(database_url)
 
 
 def test_migrations_find_their_folder_from_any_working_directory(tmp_path: Path, monkeypatch):
