@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -381,6 +382,20 @@ def test_a_failed_migration_leaves_the_database_untouched(database_url: str):
     engine.dispose()
     store.make_engine(database_url).dispose()
     assert _revision(database_url) == migrate.head_revision()
+
+
+def test_a_draft_database_with_schema_info_but_no_alembic_is_stamped_at_0002(database_url: str):
+    """Made by the unreleased first draft of lead schemas (create_all, schema recorded, no Alembic)."""
+    schema = load_schema()
+    engine = _plain_engine(database_url)
+    store.metadata.create_all(engine)
+    store.schema_tables(schema).metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(store.schema_info.insert().values(id=1, name=schema.name, fingerprint=schema.fingerprint,
+                                                       source_text=schema.source_text, recorded_at=datetime.now()))
+    engine.dispose()
+    store.make_engine(database_url).dispose()
+    assert _revision(database_url) == "0002"
 
 
 def test_a_database_of_a_newer_release_is_refused_in_one_line(database_url: str):
