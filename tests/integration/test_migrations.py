@@ -39,6 +39,7 @@ FILL_WITH_RELEASE = textwrap.dedent('''
     from core.ingest import ingest_file
 
     url, *files = sys.argv[1:]
+    print("release code:", store.__file__)
     engine = store.make_engine(url)
     for path in files:
         print(ingest_file(engine, Path(path)).line())
@@ -138,6 +139,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def release_database(database_url: str, release_code: Path, release_files: list[Path]) -> str:
     """A database built and filled by the previous release's code."""
     output = _fill_with_release(release_code, database_url, release_files)
+    assert f"release code: {release_code / 'core' / 'store.py'}" in output
     assert "in 100 / loaded 100 / duplicate 0 / rejected 0" in output
     assert "in 6 / loaded 4 / duplicate 0 / rejected 2" in output
     return database_url
