@@ -26,10 +26,10 @@ revision, never `core.store.schema_tables`, which always describes the newest re
 parsing every schema text ever recorded: `parse_schema` stays backward compatible, or the migration reads the
 few keys it needs from the YAML itself (`yaml.safe_load(schema.source_text)`).
 
-New revision (a file in migrations/versions, then code it by hand and add it to tests/integration/
-test_migrations.py's expectations when it changes the shape):
+New revision: change the tables in core/store.py, then write the revision by hand (numbered ids; the test
+that compares a migrated database with store.py's tables fails until the two agree):
     python -c "from alembic import command; from core.migrate import alembic_config; \
-command.revision(alembic_config(), 'what changes')"
+command.revision(alembic_config(), 'what changes', rev_id='0003')"
 """
 
 from __future__ import annotations
