@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 
 from core.errors import BadInputError
 from core.lead_schema import LeadSchema, load_schema
+from core.migrate import upgrade_database
 
 LEAD_ID = "lead_id"
 
@@ -259,19 +260,17 @@ def _scores_table(meta: MetaData, schema: LeadSchema) -> Table:
 
 
 def make_engine(url: str, schema: LeadSchema | None = None) -> Engine:
-    """An engine for the URL with the tables created for the lead schema (LEADSCORE_SCHEMA, else CodePro);
-    a database written under another schema is refused. SQLite gets WAL mode and a busy timeout."""
+    """An engine for the URL with the database migrated to the newest revision (core/migrate.py), the tables
+    of a new database created for the lead schema (LEADSCORE_SCHEMA, else CodePro); a database written under
+    another schema is refused. SQLite gets WAL mode and a busy timeout."""
     schema = schema or load_schema(os.environ.get("LEADSCORE_SCHEMA") or None)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
-    _record_or_check_schema(engine, schema)
-    schema_tables(schema).metadata.create_all(engine)
-    if engine.dialect.name == "postgresql":
-        _create_default_score_partition(engine)
+    upgrade_database(engine, schema)  # Postgres: lead_scores is partitioned, with a default partition
+    _record_or_check_schema(engine, schema)  # revision 0002 recorded the schema of the database
     ENGINE_SCHEMAS[engine] = schema
     return engine
 
@@ -301,12 +300,6 @@ def _record_or_check_schema(engine: Engine, schema: LeadSchema) -> None:
 
 def _has_table(conn: Connection, name: str) -> bool:
     return sa_inspect(conn).has_table(name)
-
-
-def _create_default_score_partition(engine: Engine) -> None:
-    """Rows written without a run partition (seeds, tools) land here; scoring runs get their own."""
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS lead_scores_default PARTITION OF lead_scores DEFAULT"))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
