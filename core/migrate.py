@@ -52,7 +52,6 @@ from core.lead_schema import LeadSchema, load_schema, parse_schema
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BEFORE_SCHEMAS_REVISION = "0001"  # the tables of the release before lead schemas (and before Alembic)
-FIRST_SCHEMA_REVISION = "0002"  # the first revision with table schema_info
 POSTGRES_LOCK_KEY = 7_211_082_410_135_461_889  # pg_advisory_xact_lock key: "leadscore migrations"
 LEAD_SCHEMA_KEY = "lead_schema"  # Config.attributes key: the schema the migrations build tables for
 _ONE_AT_A_TIME = threading.Lock()  # Alembic's `op` and `context` are module globals: one migration per process
@@ -137,11 +136,9 @@ def _stamp_if_created_before_alembic(conn: Connection) -> None:
     tables = set(inspect(conn).get_table_names())
     if "ingest_batches" not in tables:
         return  # a new database
-    # schema_info without Alembic: made by the unreleased first draft of lead schemas (same tables as 0002)
-    revision = FIRST_SCHEMA_REVISION if "schema_info" in tables else BEFORE_SCHEMAS_REVISION
     config = alembic_config()
     config.attributes["connection"] = conn
-    command.stamp(config, revision)
+    command.stamp(config, BEFORE_SCHEMAS_REVISION)
 
 
 @contextmanager

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -85,6 +84,7 @@ OPEN_DATABASE = textwrap.dedent('''
 
 FILLED_COUNTS = {"ingest_batches": 2, "leads": 104, "rejected_leads": 2, "scoring_runs": 2, "lead_scores": 8,
                  "model_versions": 1, "drift_reports": 1, "run_lock": 0}
+NEW_TABLES = ("lead_outcomes", "live_performance", "retrain_decisions")  # created empty by later revisions
 
 
 # ---------------------------------------------------------------- the previous release, run for real
@@ -247,6 +247,8 @@ def test_release_database_upgrades_in_place_with_every_row_kept(release_database
     assert _revision(release_database) == migrate.head_revision()
     schema_info = after.pop("schema_info")
     assert [dict(row)["name"] for row in schema_info] == ["CodePro"]
+    added = {name: len(after.pop(name)) for name in NEW_TABLES}
+    assert added == dict.fromkeys(NEW_TABLES, 0)
     assert {name: len(rows) for name, rows in after.items()} == FILLED_COUNTS
     for name in FILLED_COUNTS:
         assert after[name] == before[name], f"rows of {name} changed in the upgrade"
@@ -323,7 +325,7 @@ def test_new_database_migrates_to_head_with_the_declared_tables(database_url: st
     with engine.connect() as conn:
         recorded = conn.execute(select(store.schema_info.c.name, store.schema_info.c.fingerprint)).all()
     engine.dispose()
-    assert _revision(database_url) == migrate.head_revision() == "0002"
+    assert _revision(database_url) == migrate.head_revision() == "0003"
     assert recorded == [(schema.name, schema.fingerprint)]
     assert migrated == _declared_shape(second_url, schema), "the migrations and core/store.py disagree"
 
@@ -386,20 +388,6 @@ def test_a_failed_migration_leaves_the_database_untouched(database_url: str):
     assert _revision(database_url) == migrate.head_revision()
 
 
-def test_a_draft_database_with_schema_info_but_no_alembic_is_stamped_at_0002(database_url: str):
-    """Made by the unreleased first draft of lead schemas (create_all, schema recorded, no Alembic)."""
-    schema = load_schema()
-    engine = _plain_engine(database_url)
-    store.metadata.create_all(engine)
-    store.schema_tables(schema).metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(store.schema_info.insert().values(id=1, name=schema.name, fingerprint=schema.fingerprint,
-                                                       source_text=schema.source_text, recorded_at=datetime.now()))
-    engine.dispose()
-    store.make_engine(database_url).dispose()
-    assert _revision(database_url) == "0002"
-
-
 def test_a_database_of_a_newer_release_is_refused_in_one_line(database_url: str):
     store.make_engine(database_url).dispose()
     engine = _plain_engine(database_url)
@@ -413,4 +401,4 @@ def test_a_database_of_a_newer_release_is_refused_in_one_line(database_url: str)
 def test_migrations_find_their_folder_from_any_working_directory(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     migrate.head_revision.cache_clear()
-    assert migrate.head_revision() == "0002"
+    assert migrate.head_revision() == "0003"
