@@ -63,7 +63,7 @@ _DATETIME_PARAMS = ("created_from", "created_before", "new_since")
 
 
 def pick(**columns: tuple) -> tuple[tuple[str, tuple], ...]:
-    """Value filters by lead_scores column, e.g. pick(city_tier=(1, 2)), in the shape LeadFilters keeps."""
+    """Value filters by lead_scores column, e.g. pick(lead_source=("Google",)), in the shape LeadFilters keeps."""
     return tuple((name, tuple(values)) for name, values in sorted(columns.items()) if values)
 
 
