@@ -109,6 +109,8 @@ def weekly_charts(weekly: pd.DataFrame, summary: pd.DataFrame, dimension: str) -
     quality = px.line(totals, x="week", y="value", color="measure", markers=True,
                       title="Mean score vs actual conversion per week", labels={"week": "week starting", "value": ""})
     quality.update_yaxes(tickformat=".0%", range=[0, 1])
+    for figure in (volume, quality):
+        figure.update_xaxes(tickformat="%Y-%m-%d")  # weeks, also when there is only one
     return style.tidy(volume), style.tidy(quality)
 
 
@@ -137,8 +139,7 @@ def main() -> None:
     st.title("Channels")
     empty_states.require(("lead_scores",), empty_states.NO_SCORES)
     view = db.schema_view()
-    _, success = view.outcome_words()
-    st.caption(f"Which channels bring leads that end {success} ({view.outcome_rule}). Actual conversion counts "
+    st.caption(f"Which channels bring leads that succeed ({view.outcome_rule}). Actual conversion counts "
                "only leads whose outcome is already known.")
     if view.time_note:
         st.info(view.time_note, icon=":material/schedule:")

@@ -197,8 +197,7 @@ def main() -> None:
     st.title("Leads to call")
     engine, _ = empty_states.require(("lead_scores",), empty_states.NO_SCORES)
     view = db.schema_view()
-    _, success = view.outcome_words()
-    st.caption(f"Every lead's latest score, best first. Grade A leads are the most likely to end {success} "
+    st.caption(f"Every lead's latest score, best first. Grade A leads are the most likely to succeed "
                f"({view.outcome_rule}).")
     if view.time_note:
         st.info(view.time_note, icon=":material/schedule:")
