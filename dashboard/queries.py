@@ -312,9 +312,10 @@ def _natural(codes: object) -> tuple:
 
 
 def lead_current(conn: Connection | Engine, view: SchemaView, lead_id: str) -> pd.DataFrame:
-    """A lead's latest score with its stored lead row: raw_0.. in the schema's column order, and its outcome."""
-    raw = ", ".join(f"l.{_quoted(db_name)} AS raw_{i}" for i, (_, db_name) in enumerate(view.raw_columns))
-    sql = (f"SELECT {_columns(view, 's.')}, {raw + ', ' if raw else ''}l.{_quoted(view.label_db)} AS outcome "
+    """A lead's latest score with its stored lead row: raw__0.. in the schema's column order, and its outcome
+    (outcome__; double underscores keep these apart from the schema's own column keys)."""
+    raw = ", ".join(f"l.{_quoted(db_name)} AS raw__{i}" for i, (_, db_name) in enumerate(view.raw_columns))
+    sql = (f"SELECT {_columns(view, 's.')}, {raw + ', ' if raw else ''}l.{_quoted(view.label_db)} AS outcome__ "
            "FROM lead_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id WHERE s.is_current AND s.lead_id = :lead_id")
     return _frame(conn, text(sql), {"lead_id": _text(lead_id)}, dates=("created_date", "scored_at"))
 

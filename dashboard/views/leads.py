@@ -140,7 +140,7 @@ def lead_detail(engine: Engine, view: SchemaView, lead_id: str) -> None:
     cards[1].metric("Score", f"{lead['score']:.3f}", delta=_score_change(lead), delta_color="normal")
     cards[2].metric("Rank in its run", f"{int(lead['rank']):,}")
     cards[3].metric("Trend", style.trend(lead["trend"]))
-    cards[4].metric("Outcome", outcome(view, lead["outcome"]), help=f"Success: {view.outcome_rule}")
+    cards[4].metric("Outcome", outcome(view, lead["outcome__"]), help=f"Success: {view.outcome_rule}")
     copied = " · ".join(f"{c.label} {c.shown(lead[c.key])}" for c in view.copied)
     st.caption(f"{view.time_word} {lead['created_date']:%Y-%m-%d %H:%M} · {copied} · model {lead['model_version']}")
     reasons(lead)
@@ -151,7 +151,7 @@ def lead_detail(engine: Engine, view: SchemaView, lead_id: str) -> None:
 
 def stored_columns(view: SchemaView, lead: pd.Series) -> pd.DataFrame:
     """The lead's raw columns under their names in the file, as stored."""
-    values = [lead.get(f"raw_{i}") for i in range(len(view.raw_columns))]
+    values = [lead.get(f"raw__{i}") for i in range(len(view.raw_columns))]
     return pd.DataFrame({"Column (as in the file)": [name for name, _ in view.raw_columns],
                          "Value": ["" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
                                    for v in values]})

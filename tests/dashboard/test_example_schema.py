@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from core.lead_schema import LeadSchema, load_schema
+from core.lead_schema import LeadSchema, load_schema, parse_schema
 from core.store import make_engine
 from dashboard import lead_list, queries
 from dashboard.schema_view import view_of
-from tests.dashboard.conftest import PAGE_FILES, ROOT
+from tests.dashboard.conftest import EXAMPLE_SCHEMA, PAGE_FILES, ROOT
 from tests.dashboard.reading import assert_clean, charts, metrics
-from tests.dashboard.seed import Seeded, holdout_method, leakage_lines
+from tests.dashboard.seed import Seeded, holdout_method, leakage_lines, seed_database
 
 INGEST_NOTE = "dates are ingest dates: this schema has no creation time"
 
@@ -252,7 +252,7 @@ def test_without_schema_info_the_environment_schema_applies(example_schema: Lead
                                                             monkeypatch: pytest.MonkeyPatch, open_page) -> None:
     (tmp_path / "blank.db").write_bytes(b"")  # no tables at all: the empty state, under LEADSCORE_SCHEMA
     monkeypatch.setenv("LEADSCORE_DATABASE_URL", f"sqlite:///{tmp_path / 'blank.db'}")
-    monkeypatch.setenv("LEADSCORE_SCHEMA", str(ROOT / "schemas" / "example_crm.yaml"))
+    monkeypatch.setenv("LEADSCORE_SCHEMA", str(EXAMPLE_SCHEMA))
 
     engine = make_engine("sqlite://", schema=example_schema)
     with engine.begin() as conn:
@@ -263,3 +263,52 @@ def test_without_schema_info_the_environment_schema_applies(example_schema: Lead
     at = open_page("leads")
     assert_clean(at)
     assert "No scores yet" in " ".join(i.value for i in at.info)
+
+
+@pytest.fixture
+def seeded_with_a_number_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Seeded:
+    """The example schema with a number feature (TotalVisits) among the list columns: filtered by a range."""
+    text = EXAMPLE_SCHEMA.read_text(encoding="utf-8").replace("list_columns: [Do Not Email]", "list_columns: [Do Not Email, TotalVisits]")
+    schema = parse_schema(text, origin="example_with_visits.yaml")
+    assert [f.key for f in schema.score_copy_features()][-1] == "totalvisits"
+    url = f"sqlite:///{tmp_path / 'visits.db'}"
+    monkeypatch.delenv("LEADSCORE_SCHEMA", raising=False)
+    engine = make_engine(url, schema=schema)
+    seeded = seed_database(engine, schema=schema)
+    engine.dispose()
+    monkeypatch.setenv("LEADSCORE_DATABASE_URL", url)
+    return seeded
+
+
+def test_a_number_list_column_is_a_range_filter(seeded_with_a_number_column: Seeded, open_page) -> None:
+    at = open_page("leads")
+    slider = at.slider(key="filter_totalvisits")
+    assert slider.label == "Visits"
+    assert "Visits" in at.dataframe[0].value.columns
+
+    slider.set_value((2.0, 3.0))
+    at.run()
+
+    assert_clean(at)
+    current = seeded_with_a_number_column.current
+    expected = current[current["totalvisits"].between(2.0, 3.0)]
+    assert 0 < len(expected) < len(current)
+    assert metrics(at)["Leads matching"] == f"{len(expected):,}"
+    assert set(at.dataframe[0].value["Visits"]) <= {"2", "3"}
+
+
+def test_a_bad_environment_schema_is_one_line(seeded_sqlite: Seeded, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch, open_page) -> None:
+    engine = make_engine(os.environ["LEADSCORE_DATABASE_URL"])
+    with engine.begin() as conn:  # a database written before lead schemas: it records none
+        conn.exec_driver_sql("DELETE FROM schema_info")
+    engine.dispose()
+    (tmp_path / "bad.yaml").write_text("name: Bad\nlabel: {column: won, positive: [yes]}\nfeatures: {x: {type: colour}}\n")
+    monkeypatch.setenv("LEADSCORE_SCHEMA", str(tmp_path / "bad.yaml"))
+
+    at = open_page("leads")
+
+    assert not at.exception
+    message = at.error[0].value
+    assert message.startswith("Lead schema problem: schema bad.yaml: features.x.type: unknown type 'colour'")
+    assert "\n" not in message
