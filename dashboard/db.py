@@ -78,11 +78,18 @@ def schema_view() -> SchemaView:
     """The lead schema of the database in use (its `schema_info`), else LEADSCORE_SCHEMA or the built-in one."""
     engine = open_engine()
     source = queries.stored_schema_text(engine) if engine is not None else None
-    return _view_of(source, os.environ.get("LEADSCORE_SCHEMA") or "")
+    return _view_of(source, _fallback_key() if source is None else "")
+
+
+def _fallback_key() -> str:
+    """LEADSCORE_SCHEMA and when its file last changed (an edited file is read again)."""
+    path = os.environ.get("LEADSCORE_SCHEMA") or ""
+    stamp = Path(path).stat().st_mtime_ns if path and Path(path).is_file() else 0
+    return f"{path}:{stamp}"
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _view_of(source: str | None, fallback_path: str) -> SchemaView:
-    """Parsed once per schema text (the fallback path keys the cache when the database records none)."""
+def _view_of(source: str | None, fallback: str) -> SchemaView:
+    """Parsed once per schema text (the fallback file keys the cache when the database records none)."""
     schema = parse_schema(source, origin="schema_info") if source else Settings().lead_schema()
     return view_of(schema)
