@@ -1,14 +1,17 @@
 """The sales rep's lead list over 1,000,000 scored leads on Postgres (budget: 200 ms per query).
 
-python -m benchmarks.bench_dashboard [ROWS] [--explain]. Fills a fresh database through core.store.bulk_insert
-(COPY): an older scoring run of 80% of the leads plus the current run of all of them, the leads themselves
-with outcomes for 60%, then ANALYZE/VACUUM as autovacuum would. Times the dashboard's own query functions
-(pages 1, 5 and 200 of 50 rows, and the per-grade count the page shows) for several filter combinations.
+python -m benchmarks.bench_dashboard [ROWS] [--explain]. Fills a fresh database of the lead schema
+(LEADSCORE_SCHEMA, else the built-in one) through core.store.bulk_insert (COPY): an older scoring run of 80%
+of the leads plus the current run of all of them, the leads themselves with outcomes for 60%, then
+ANALYZE/VACUUM as autovacuum would. The schema's channels and list columns get levels with the real data's
+rough shares. Times the dashboard's own query functions (pages 1, 5 and 200 of 50 rows, and the per-grade
+count the page shows) for several filter combinations built from the schema's channels.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -25,22 +28,40 @@ BUDGET_MS = 200.0
 REPEATS = 25
 PAGE = 50
 NOW = datetime(2022, 3, 1, 6, 0, 0)
-PLATFORMS = {"Level0": 35, "Level3": 17, "Level7": 16, "Level1": 8, "Level2": 6, "Level8": 5, "Level10": 2,
-             "Level4": 1, "Level5": 1}
-MEDIUMS = {"Level0": 23, "Level2": 11, "Level6": 10, "Level3": 8, "Level4": 8, "Level9": 7, "Level11": 4,
-           "Level5": 4, "Level8": 3, "Level20": 2, "Level13": 2, "Level33": 1, "Level312": 1}
-SOURCES = {"Level2": 35, "Level0": 24, "Level7": 8, "Level4": 7, "Level6": 6, "Level16": 5, "Level5": 2,
-           "Level14": 2, "Level1": 1, "Level3": 1}
-POSITIVE = ("referred by a student", "came from source Level16", "lives in a tier-1 city",
-            "first visited on platform Level3", "asked for a callback", "came from source Level7")
-NEGATIVE = ("came from source Level0", "dropped 4 earlier enquiries", "lives in a tier-3 city",
-            "came from medium Level0", "no interaction with the website")
+# level shares of the first, second, third, ... category channel (the real data's sources, mediums, platforms)
+CATEGORY_SHARES = ((35, 24, 8, 7, 6, 5, 2, 2, 1, 1), (23, 11, 10, 8, 8, 7, 4, 4, 3, 2, 2, 1, 1),
+                   (35, 17, 16, 8, 6, 5, 2, 1, 1))
+LOOKUP_SHARES = (51, 18, 31)
+FLAG_YES_SHARE = 0.032
+POSITIVE = ("came through a strong channel", "referred", "a tier-1 city", "asked for a callback",
+            "came back twice", "came through a partner")
+NEGATIVE = ("came through a weak channel", "left 4 earlier leads", "a tier-3 city", "no interaction with the website",
+            "a rare source")
 
 
-def _pick(rng: np.random.Generator, weights: dict[str, int], n: int) -> np.ndarray:
-    names = np.array(list(weights), dtype=object)
-    p = np.array(list(weights.values()), dtype=float)
-    return names[rng.choice(len(names), size=n, p=p / p.sum())]
+def _schema():
+    from core.lead_schema import load_schema
+
+    return load_schema(os.environ.get("LEADSCORE_SCHEMA") or None)
+
+
+def _levels(feature, position: int) -> tuple[list, list[float]]:
+    """The values a copied feature takes in the benchmark, with their shares."""
+    if feature.type == "flag":
+        return [1.0, 0.0], [FLAG_YES_SHARE, 1 - FLAG_YES_SHARE]
+    if feature.type == "lookup":
+        values = list(dict.fromkeys([*feature.lookup.values(), feature.default]))
+        shares = [LOOKUP_SHARES[i] if i < len(LOOKUP_SHARES) else 1 for i in range(len(values))]
+        return ([float(v) for v in values] if feature.numeric else values), shares
+    if feature.numeric:
+        return [float(v) for v in range(10)], [2.0 ** -v for v in range(10)]
+    shares = CATEGORY_SHARES[position % len(CATEGORY_SHARES)]
+    return [f"Level{i}" for i in range(len(shares))], list(shares)
+
+
+def _pick(rng: np.random.Generator, values: list, shares: list[float], n: int) -> np.ndarray:
+    p = np.array(shares, dtype=float)
+    return np.array(values, dtype=object)[rng.choice(len(values), size=n, p=p / p.sum())]
 
 
 def _reason_lists(rng: np.random.Generator, pool: tuple[str, ...], n: int) -> np.ndarray:
@@ -49,16 +70,18 @@ def _reason_lists(rng: np.random.Generator, pool: tuple[str, ...], n: int) -> np
     return np.array(variants, dtype=object)[rng.integers(0, len(variants), n)]
 
 
-def lead_attributes(rows: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Lead ids, created dates over eight months and channels with the real data's rough shares."""
+def lead_attributes(schema, rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Lead ids, created dates over eight months and the schema's copied columns."""
     created = pd.Timestamp("2021-07-01") + pd.to_timedelta(rng.uniform(0, 243, rows), unit="D")
-    return pd.DataFrame({
-        "lead_id": pd.Series(np.arange(rows)).map("{:016x}".format),
-        "created_date": created.floor("s"),
-        "city_tier": rng.choice([1, 2, 3], size=rows, p=[0.51, 0.18, 0.31]).astype(np.int16),
-        "first_platform_c": _pick(rng, PLATFORMS, rows), "first_utm_medium_c": _pick(rng, MEDIUMS, rows),
-        "first_utm_source_c": _pick(rng, SOURCES, rows), "referred_lead": (rng.uniform(size=rows) < 0.032).astype(np.int16),
-    })
+    frame = pd.DataFrame({"lead_id": pd.Series(np.arange(rows)).map("{:016x}".format),
+                          "created_date": created.floor("s")})
+    categories = 0
+    for feature in schema.score_copy_features():
+        values, shares = _levels(feature, categories)
+        categories += feature.type == "category"
+        column = _pick(rng, values, shares, rows)
+        frame[feature.key] = column.astype(float) if feature.numeric else column
+    return frame
 
 
 def scores_of_run(leads: pd.DataFrame, run_id: int, score: np.ndarray, previous: np.ndarray | None,
@@ -77,26 +100,27 @@ def scores_of_run(leads: pd.DataFrame, run_id: int, score: np.ndarray, previous:
     )
 
 
-def fill(engine: Engine, rows: int) -> None:
+def fill(engine: Engine, schema, rows: int) -> None:
     """A month-old run of 80% of the leads and tonight's run of all of them (10% new since yesterday)."""
     from core import store
 
     rng = np.random.default_rng(5)
-    leads = lead_attributes(rows, rng)
+    leads = lead_attributes(schema, rows, rng)
     score = rng.beta(2.2, 2.0, rows)
     old_rows = int(rows * 0.8)
     old_score = np.clip(score[:old_rows] + rng.normal(0, 0.05, old_rows), 0, 1)
     previous = np.concatenate([old_score, np.full(rows - old_rows, np.nan)])
     tonight = np.where(np.isnan(previous), np.datetime64(NOW - timedelta(hours=2)),
                        np.datetime64(NOW - timedelta(days=3)))
+    tables = store.schema_tables(schema)
     with engine.begin() as conn:
         _run_partitions(conn, (1, 2))
         store.bulk_insert(conn, "ingest_batches", _batch())
         store.bulk_insert(conn, "scoring_runs", _runs())
-        store.bulk_insert(conn, "leads", _lead_rows(leads, score, rng))
-        store.bulk_insert(conn, "lead_scores", scores_of_run(
+        store.bulk_insert(conn, tables.leads.name, _lead_rows(schema, leads, score, rng))
+        store.bulk_insert(conn, tables.lead_scores.name, scores_of_run(
             leads.iloc[:old_rows], 1, old_score, None, np.datetime64(NOW - timedelta(days=30)), rng))
-        store.bulk_insert(conn, "lead_scores", scores_of_run(leads, 2, score, previous, tonight, rng))
+        store.bulk_insert(conn, tables.lead_scores.name, scores_of_run(leads, 2, score, previous, tonight, rng))
 
 
 def _run_partitions(conn, run_ids: tuple[int, ...]) -> None:
@@ -107,16 +131,14 @@ def _run_partitions(conn, run_ids: tuple[int, ...]) -> None:
         conn.execute(text(f"CREATE TABLE lead_scores_run_{run_id} PARTITION OF lead_scores FOR VALUES IN ({run_id})"))
 
 
-def _lead_rows(leads: pd.DataFrame, score: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+def _lead_rows(schema, leads: pd.DataFrame, score: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """The leads with their outcome (60% known) and, when the schema has one, their created column."""
     outcome = pd.Series((rng.uniform(size=len(leads)) < score).astype(int), dtype="Int64")
     known = pd.Series(rng.uniform(size=len(leads)) < 0.6)
-    return pd.DataFrame({
-        "lead_id": leads["lead_id"], "batch_id": 1, "created_date": leads["created_date"],
-        "city_mapped": np.where(leads["city_tier"] == 1, "mumbai", np.where(leads["city_tier"] == 2, "jaipur", "salem")),
-        "first_platform_c": leads["first_platform_c"], "first_utm_medium_c": leads["first_utm_medium_c"],
-        "first_utm_source_c": leads["first_utm_source_c"], "referred_lead": leads["referred_lead"].astype(float),
-        "app_complete_flag": outcome.where(known),
-    })
+    frame = pd.DataFrame({"lead_id": leads["lead_id"], "batch_id": 1, schema.label.db_name: outcome.where(known)})
+    if schema.created_column:
+        frame[schema.raw(schema.created_column).db_name] = leads["created_date"]
+    return frame
 
 
 def _batch() -> pd.DataFrame:
@@ -130,26 +152,39 @@ def _runs() -> pd.DataFrame:
                          for r in (1, 2)])
 
 
-def filter_cases() -> dict[str, tuple[object, str]]:
-    """Filter combinations a sales rep uses, with the order they sort by."""
+def filter_cases(schema) -> dict[str, tuple[object, str]]:
+    """Filter combinations a sales rep uses, built from the schema's channels, with the order they sort by."""
     from dashboard.queries import LeadFilters
 
+    categories = [f for f in schema.score_copy_features() if f.type == "category"]
+    levels = [_levels(f, i)[0] for i, f in enumerate(categories)]
+    lookup = next((f for f in schema.score_copy_features() if f.type == "lookup"), None)
+    lookup_values = _levels(lookup, 0)[0] if lookup else []
     last_month = (date(2022, 2, 1), date(2022, 2, 28))
-    return {
+    cases = {
         "no filter, best first": (LeadFilters(), "Score, best first"),
         "grade A": (LeadFilters(grades=("A",)), "Score, best first"),
         "grade D (far from the top of the score index)": (LeadFilters(grades=("D",)), "Score, best first"),
-        "tier 2 + source Level16 + medium Level2": (
-            LeadFilters(city_tiers=(2,), sources=("Level16",), mediums=("Level2",)), "Score, best first"),
         "last month + min score 0.5": (
             LeadFilters(created_from=last_month[0], created_to=last_month[1], min_score=0.5), "Score, best first"),
         "new since yesterday": (LeadFilters(new_since=NOW - timedelta(days=1)), "Score, best first"),
-        "platform Level3, newest first": (LeadFilters(platforms=("Level3",)), "Newest leads first"),
-        "grades B+C, tiers 1+3, 3 sources, 2 months": (
-            LeadFilters(grades=("B", "C"), city_tiers=(1, 3), sources=("Level2", "Level7", "Level4"),
-                        created_from=date(2022, 1, 1), created_to=date(2022, 2, 28)), "Score, best first"),
-        "rare medium Level312, lowest first": (LeadFilters(mediums=("Level312",)), "Score, lowest first"),
     }
+    if len(categories) >= 2 and lookup is not None:
+        picks = ((lookup.key, (lookup_values[1],)), (categories[0].key, (levels[0][5],)),
+                 (categories[1].key, (levels[1][1],)))
+        cases[f"{lookup.label} 2nd + {categories[0].label} 6th + {categories[1].label} 2nd level"] = (
+            LeadFilters(picks=picks), "Score, best first")
+        cases[f"grades B+C, 2 {lookup.label}, 3 {categories[0].label}, 2 months"] = (
+            LeadFilters(grades=("B", "C"), picks=((lookup.key, (lookup_values[0], lookup_values[2])),
+                                                  (categories[0].key, tuple(levels[0][:3]))),
+                        created_from=date(2022, 1, 1), created_to=date(2022, 2, 28)), "Score, best first")
+    if len(categories) >= 3:
+        cases[f"{categories[2].label} 2nd level, newest first"] = (
+            LeadFilters(picks=((categories[2].key, (levels[2][1],)),)), "Newest leads first")
+    if len(categories) >= 2:
+        cases[f"rare {categories[1].label} (last level), lowest first"] = (
+            LeadFilters(picks=((categories[1].key, (levels[1][-1],)),)), "Score, lowest first")
+    return cases
 
 
 def measure(work: Callable[[], object], repeats: int = REPEATS) -> tuple[float, float]:
@@ -164,27 +199,30 @@ def measure(work: Callable[[], object], repeats: int = REPEATS) -> tuple[float, 
     return statistics.median(times), float(np.percentile(times, 95))
 
 
-def report(engine: Engine, explain: bool) -> bool:
+def report(engine: Engine, schema, explain: bool) -> bool:
     """The budget is the list query (filter + sort + page 1 and 5); page 200 and the count are shown beside it."""
     from dashboard import queries
+    from dashboard.schema_view import view_of
+
+    view = view_of(schema)
 
     within = True
     everyone = sum(queries.grade_counts(engine, queries.LeadFilters()).values())
-    print(f"{'filters':46} {'page 1 ms':>15} {'page 5':>7} {'page 200':>9} {'count ms':>15}  {'matches':>9}")
-    print(f"{'':46} {'median / p95':>15} {'p95':>7} {'p95':>9} {'median / p95':>15}")
-    for label, (filters, sort) in filter_cases().items():
+    print(f"{'filters':62} {'page 1 ms':>15} {'page 5':>7} {'page 200':>9} {'count ms':>15}  {'matches':>9}")
+    print(f"{'':62} {'median / p95':>15} {'p95':>7} {'p95':>9} {'median / p95':>15}")
+    for label, (filters, sort) in filter_cases(schema).items():
         matches = sum(queries.grade_counts(engine, filters).values())
         share = matches / everyone  # the page knows it: it shows the count above the list
 
         def page(number: int, f=filters, s=sort, share=share) -> object:
-            return queries.lead_page(engine, f, s, PAGE, (number - 1) * PAGE, selectivity=share)
+            return queries.lead_page(engine, view, f, s, PAGE, (number - 1) * PAGE, selectivity=share)
 
         first, fifth = measure(lambda: page(1)), measure(lambda: page(5))
         deep = measure(lambda: page(200), repeats=5)
         count = measure(lambda f=filters: queries.grade_counts(engine, f))
         ok = max(first[1], fifth[1]) <= BUDGET_MS
         within &= ok
-        print(f"{label:46} {first[0]:6.1f} / {first[1]:6.1f} {fifth[1]:7.1f} {deep[1]:9.1f} {count[0]:6.1f} / "
+        print(f"{label:62} {first[0]:6.1f} / {first[1]:6.1f} {fifth[1]:7.1f} {deep[1]:9.1f} {count[0]:6.1f} / "
               f"{count[1]:6.1f}  {matches:>9,}  {'OK' if ok else 'OVER BUDGET'}")
         if explain:
             print_plan(engine, filters, sort)
@@ -203,16 +241,21 @@ def print_plan(engine: Engine, filters, sort: str) -> None:
             print("      " + line[0])
 
 
-def informational(engine: Engine) -> None:
+def informational(engine: Engine, schema) -> None:
     """Cached aggregates (not under the list budget): filter options and the channel page's queries."""
     from dashboard import queries
+    from dashboard.schema_view import view_of
 
+    view, outcome = view_of(schema), schema.label.db_name
     window = (date(2021, 7, 1), date(2022, 2, 28))
+    channel = view.channels[0]
     for label, work in (
-        ("filter options (cached)", lambda: queries.filter_options(engine)),
-        ("channel summary by source (cached)", lambda: queries.channel_summary(engine, "UTM source", *window)),
-        ("weekly trend by source (cached)", lambda: queries.weekly_channel_trend(engine, "UTM source", *window)),
-        ("score bands (cached)", lambda: queries.score_band_conversion(engine, *window)),
+        ("filter options (cached)", lambda: queries.filter_options(engine, view)),
+        (f"channel summary by {channel.label} (cached)",
+         lambda: queries.channel_summary(engine, outcome, channel.key, *window)),
+        (f"weekly trend by {channel.label} (cached)",
+         lambda: queries.weekly_channel_trend(engine, outcome, channel.key, *window)),
+        ("score bands (cached)", lambda: queries.score_band_conversion(engine, outcome, *window)),
     ):
         median, p95 = measure(work, repeats=3)
         print(f"  {label:40} median {median:7.0f} ms  p95 {p95:7.0f} ms")
@@ -221,18 +264,20 @@ def informational(engine: Engine) -> None:
 def main(rows: int, explain: bool) -> int:
     from core.store import make_engine
 
+    schema = _schema()
     with fresh_postgres_database() as url:
-        make_engine(url).dispose()
+        make_engine(url, schema=schema).dispose()
         engine = create_engine(url, pool_pre_ping=True)
-        _, seconds = timed(lambda: fill(engine, rows))
+        _, seconds = timed(lambda: fill(engine, schema, rows))
         with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
             _, vacuum = timed(lambda: conn.execute(text("VACUUM ANALYZE")))
             total = conn.execute(text("SELECT COUNT(*) FROM lead_scores")).scalar_one()
         print(f"filled {rows:,} current scores ({total:,} lead_scores rows, {rows:,} leads) in {seconds:.1f} s; "
               f"VACUUM ANALYZE {vacuum:.1f} s")
-        within = report(engine, explain)
+        print(f"lead schema: {schema.name}")
+        within = report(engine, schema, explain)
         print("informational:")
-        informational(engine)
+        informational(engine, schema)
         engine.dispose()
     print(f"lead list query: every filter combination within {BUDGET_MS:.0f} ms (p95, pages 1 and 5)  OK"
           if within else "lead list query: OVER BUDGET")

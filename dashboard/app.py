@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts dashboard/ on the path, no
 import streamlit as st  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
+from core.errors import BadInputError  # noqa: E402
 from dashboard import db  # noqa: E402
 
 
@@ -48,6 +49,8 @@ def main() -> None:
         page.run()
     except SQLAlchemyError as error:
         st.error(database_problem(error), icon=":material/database:")
+    except BadInputError as error:  # a lead schema that cannot be read: its one-line reason
+        st.error(f"Lead schema problem: {error}", icon=":material/schema:")
 
 
 main()

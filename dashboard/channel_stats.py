@@ -6,15 +6,16 @@ import numpy as np
 import pandas as pd
 
 from dashboard import style
+from dashboard.schema_view import ListColumn
 
 OTHER = "other channels"
 
 
 def with_rates(frame: pd.DataFrame) -> pd.DataFrame:
-    """Adds actual L2AC (among leads with a known outcome) and the share of each grade."""
+    """Adds the actual conversion (among leads with a known outcome) and the share of each grade."""
     out = frame.copy()
     known = out["with_outcome"].astype(float)
-    out["l2ac"] = np.where(known > 0, out["completed"].astype(float) / known.where(known > 0, 1.0), np.nan)
+    out["conversion"] = np.where(known > 0, out["completed"].astype(float) / known.where(known > 0, 1.0), np.nan)
     out["mean_score"] = out["mean_score"].astype(float)
     for grade in style.GRADES:
         column = f"grade_{grade.lower()}"
@@ -23,10 +24,13 @@ def with_rates(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def channel_labels(frame: pd.DataFrame, dimension: str) -> pd.DataFrame:
-    """Channel values as text ('Tier 1' for city tiers) so charts treat them as categories."""
+def channel_labels(frame: pd.DataFrame, column: ListColumn) -> pd.DataFrame:
+    """Channel values as text ('City tier 1' for a numeric channel) so charts treat them as categories."""
     out = frame.copy()
-    out["channel"] = out["channel"].map(style.tier) if dimension == "City tier" else out["channel"].astype(str)
+    if column.numeric:
+        out["channel"] = [f"{column.label} {column.shown(v)}" for v in out["channel"]]
+    else:
+        out["channel"] = out["channel"].map(column.shown)
     return out
 
 
@@ -48,7 +52,7 @@ def fold_small_channels(weekly: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
 
 
 def weekly_totals(weekly: pd.DataFrame) -> pd.DataFrame:
-    """All channels together per week: volume, mean score and actual L2AC."""
+    """All channels together per week: volume, mean score and actual conversion."""
     out = weekly.assign(score_sum=weekly["mean_score"].astype(float) * weekly["leads"])
     grouped = out.groupby("week", as_index=False)[["leads", "score_sum", "with_outcome", "completed"]].sum()
     grouped["mean_score"] = grouped["score_sum"] / grouped["leads"]

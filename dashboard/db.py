@@ -14,7 +14,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
 from core.config import Settings
+from core.lead_schema import parse_schema
 from dashboard import queries
+from dashboard.schema_view import SchemaView, view_of
 
 DASHBOARD_URL_ENV = "LEADSCORE_DASHBOARD_DATABASE_URL"
 CACHE_SECONDS = 300
@@ -70,3 +72,24 @@ def cached(query: Callable[..., Any], *args: Any) -> Any:
     """A heavy aggregate from the queries module, cached per database until the next scoring run (at most 5 min)."""
     url = database_url()
     return _cached_call(url, query.__name__, args, queries.scoring_marker(engine_for(url)))
+
+
+def schema_view() -> SchemaView:
+    """The lead schema of the database in use (its `schema_info`), else LEADSCORE_SCHEMA or the built-in one."""
+    engine = open_engine()
+    source = queries.stored_schema_text(engine) if engine is not None else None
+    return _view_of(source, _fallback_key() if source is None else "")
+
+
+def _fallback_key() -> str:
+    """LEADSCORE_SCHEMA and when its file last changed (an edited file is read again)."""
+    path = os.environ.get("LEADSCORE_SCHEMA") or ""
+    stamp = Path(path).stat().st_mtime_ns if path and Path(path).is_file() else 0
+    return f"{path}:{stamp}"
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _view_of(source: str | None, fallback: str) -> SchemaView:
+    """Parsed once per schema text (the fallback file keys the cache when the database records none)."""
+    schema = parse_schema(source, origin="schema_info") if source else Settings().lead_schema()
+    return view_of(schema)

@@ -1,11 +1,13 @@
 """Every SQL statement the dashboard runs, in one place: read-only, parametrised, filtered and paged in the database.
 
 Filter values only ever travel as bound parameters. The SQL text is assembled from constant
-fragments picked by whitelisted keys (sort orders, channel dimensions, dialect helpers).
+fragments picked by whitelisted keys (sort orders, dialect helpers) and from the lead schema's column
+identifiers, each checked to be a plain identifier and quoted (`_quoted`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 
@@ -14,15 +16,20 @@ from sqlalchemy import DateTime, Engine, bindparam, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import TextClause
 
+from core.config import Settings
+from core.lead_schema import LeadSchema, parse_schema
+from dashboard.schema_view import SchemaView
+
 EXPORT_MAX_ROWS = 50_000
 DETAIL_HISTORY_MAX = 500
 REJECTED_ROWS_MAX = 500
 TABLES = ("leads", "ingest_batches", "rejected_leads", "scoring_runs", "lead_scores",
           "model_versions", "drift_reports")
 
+# the fixed columns of lead_scores the list reads; the schema's channels and list columns follow them
 LEAD_COLUMNS = ("lead_id", "run_id", "model_version", "score", "grade", "rank", "predicted", "previous_score",
-                "trend", "reasons_positive", "reasons_negative", "created_date", "city_tier", "first_platform_c",
-                "first_utm_medium_c", "first_utm_source_c", "referred_lead", "scored_at")
+                "trend", "reasons_positive", "reasons_negative", "created_date", "scored_at")
+_IDENTIFIER = re.compile(r"^[a-z0-9_]{1,63}$")
 
 SORTS: dict[str, str] = {
     "Score, best first": "score DESC, lead_id",
@@ -32,13 +39,6 @@ SORTS: dict[str, str] = {
 }
 DEFAULT_SORT = "Score, best first"
 SCORE_SORTS = ("Score, best first", "Score, lowest first")
-
-DIMENSIONS: dict[str, str] = {
-    "UTM source": "s.first_utm_source_c",
-    "UTM medium": "s.first_utm_medium_c",
-    "Platform": "s.first_platform_c",
-    "City tier": "s.city_tier",
-}
 
 _WEEK = {
     "postgresql": "CAST(date_trunc('week', s.created_date) AS date)",
@@ -53,15 +53,6 @@ _SCORE_BAND = {
     "postgresql": "LEAST(CAST(floor(s.score * 10) AS integer), 9)",
     "sqlite": "MIN(CAST(s.score * 10 AS INTEGER), 9)",
 }
-
-# (filter field, SQL condition); list filters bind an expanding IN parameter of the same name
-_LIST_CONDITIONS = (
-    ("grades", "grade IN :grades"),
-    ("city_tiers", "city_tier IN :city_tiers"),
-    ("sources", "first_utm_source_c IN :sources"),
-    ("mediums", "first_utm_medium_c IN :mediums"),
-    ("platforms", "first_platform_c IN :platforms"),
-)
 _VALUE_CONDITIONS = (
     ("created_from", "created_date >= :created_from"),
     ("created_before", "created_date < :created_before"),
@@ -71,15 +62,21 @@ _VALUE_CONDITIONS = (
 _DATETIME_PARAMS = ("created_from", "created_before", "new_since")
 
 
+def pick(**columns: tuple) -> tuple[tuple[str, tuple], ...]:
+    """Value filters by lead_scores column, e.g. pick(lead_source=("Google",)), in the shape LeadFilters keeps."""
+    return tuple((name, tuple(values)) for name, values in sorted(columns.items()) if values)
+
+
 @dataclass(frozen=True)
 class LeadFilters:
-    """What a sales rep narrows the lead list by; empty tuples and None mean 'any'."""
+    """What a sales rep narrows the lead list by; empty tuples and None mean 'any'.
+
+    picks: (schema column, values): the lead's value is one of them (channels, flags, lookups);
+    ranges: (schema column, low, high): inclusive bounds of a number column (None: open)."""
 
     grades: tuple[str, ...] = ()
-    city_tiers: tuple[int, ...] = ()
-    sources: tuple[str, ...] = ()
-    mediums: tuple[str, ...] = ()
-    platforms: tuple[str, ...] = ()
+    picks: tuple[tuple[str, tuple], ...] = ()
+    ranges: tuple[tuple[str, float | None, float | None], ...] = ()
     created_from: date | None = None
     created_to: date | None = None  # inclusive day
     min_score: float | None = None
@@ -87,23 +84,51 @@ class LeadFilters:
 
     def bound_values(self) -> dict[str, object]:
         """The parameters of the active filters, keyed as in the SQL conditions."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values["created_from"] = _start_of(self.created_from)
-        values["created_before"] = _start_of(self.created_to + timedelta(days=1)) if self.created_to else None
-        values.pop("created_to")
-        return {k: (_texts(v) if isinstance(v, tuple) else v) for k, v in values.items() if v not in (None, ())}
+        values: dict[str, object] = {"grades": _texts(self.grades)} if self.grades else {}
+        for i, (_, chosen) in enumerate(self.picks):
+            if chosen:
+                values[f"pick_{i}"] = _texts(tuple(chosen))
+        for i, (_, low, high) in enumerate(self.ranges):
+            values.update({k: float(v) for k, v in ((f"low_{i}", low), (f"high_{i}", high)) if v is not None})
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name in ("min_score", "new_since")}
+        plain["created_from"] = _start_of(self.created_from)
+        plain["created_before"] = _start_of(self.created_to + timedelta(days=1)) if self.created_to else None
+        return {**values, **{k: v for k, v in plain.items() if v is not None}}
+
+    def conditions(self) -> list[str]:
+        """The SQL conditions of the active filters (constant fragments and checked identifiers only)."""
+        values = self.bound_values()
+        out = ["grade IN :grades"] if "grades" in values else []
+        out += [f"{_quoted(column)} IN :pick_{i}" for i, (column, _) in enumerate(self.picks) if f"pick_{i}" in values]
+        for i, (column, _, _) in enumerate(self.ranges):
+            out += [f"{_quoted(column)} {op} :{name}_{i}" for name, op in (("low", ">="), ("high", "<="))
+                    if f"{name}_{i}" in values]
+        return out + [sql for name, sql in _VALUE_CONDITIONS if name in values]
 
 
 @dataclass(frozen=True)
 class FilterOptions:
     """The values a filter can take, read from the current scores."""
 
-    sources: tuple[str, ...]
-    mediums: tuple[str, ...]
-    platforms: tuple[str, ...]
-    city_tiers: tuple[int, ...]
+    choices: tuple[tuple[str, tuple], ...]  # pick column -> its values, in a natural order
+    spans: tuple[tuple[str, float | None, float | None], ...]  # range column -> lowest and highest value
     first_created: date | None
     last_created: date | None
+
+    def values_of(self, column: str) -> tuple:
+        """The values a pick column holds."""
+        return dict(self.choices).get(column, ())
+
+    def span_of(self, column: str) -> tuple[float | None, float | None]:
+        """The lowest and highest value of a range column."""
+        return next(((lo, hi) for name, lo, hi in self.spans if name == column), (None, None))
+
+
+def _quoted(name: str) -> str:
+    """A schema column identifier, double-quoted; anything but a plain identifier is refused."""
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise ValueError(f"not a column identifier: {name!r}")
+    return f'"{name}"'
 
 
 def _texts(values: tuple) -> list:
@@ -115,8 +140,9 @@ def _text(value: str) -> str:
     return value.replace("\x00", "")
 
 
-def _columns(prefix: str = "") -> str:
-    return ", ".join(prefix + name for name in LEAD_COLUMNS)
+def _columns(view: SchemaView, prefix: str = "") -> str:
+    names = [prefix + name for name in LEAD_COLUMNS] + [prefix + _quoted(c.key) for c in view.copied]
+    return ", ".join(names)
 
 
 def _start_of(day: date | None) -> datetime | None:
@@ -141,19 +167,35 @@ def _dialect(conn: Connection | Engine) -> str:
 
 
 def _where_current(filters: LeadFilters) -> tuple[str, dict[str, object]]:
-    """The WHERE clause of the current-score list (constant fragments only) and its parameters."""
-    values = filters.bound_values()
-    conditions = ["is_current"]
-    conditions += [sql for name, sql in _LIST_CONDITIONS + _VALUE_CONDITIONS if name in values]
-    return " AND ".join(conditions), values
+    """The WHERE clause of the current-score list and its parameters."""
+    return " AND ".join(["is_current", *filters.conditions()]), filters.bound_values()
 
 
 def _bind(sql: str, values: dict[str, object]) -> TextClause:
     """A text clause whose list parameters expand into IN-lists and whose moments are typed."""
     clause = text(sql)
-    lists = [bindparam(name, expanding=True) for name, _ in _LIST_CONDITIONS if name in values]
+    lists = [bindparam(name, expanding=True) for name in values if name == "grades" or name.startswith("pick_")]
     moments = [bindparam(name, type_=DateTime()) for name in _DATETIME_PARAMS if name in values]
     return clause.bindparams(*lists, *moments)
+
+
+# ---- the lead schema of the database ------------------------------------------------------------
+
+def stored_schema_text(conn: Connection | Engine) -> str | None:
+    """The lead schema (YAML) the database was written under, or None when it records none."""
+    if isinstance(conn, Engine):
+        with conn.connect() as connection:
+            return stored_schema_text(connection)
+    if not inspect(conn).has_table("schema_info"):
+        return None
+    row = conn.execute(text("SELECT source_text FROM schema_info ORDER BY id LIMIT 1")).first()
+    return None if row is None else row[0]
+
+
+def lead_schema(conn: Connection | Engine) -> LeadSchema:
+    """The database's lead schema; LEADSCORE_SCHEMA (else the built-in one) when it records none yet."""
+    source = stored_schema_text(conn)
+    return parse_schema(source, origin="schema_info") if source else Settings().lead_schema()
 
 
 # ---- presence -------------------------------------------------------------------------------
@@ -176,7 +218,7 @@ def scoring_marker(conn: Connection | Engine) -> str:
 
 # ---- leads (sales rep) ----------------------------------------------------------------------
 
-def lead_page(conn: Connection | Engine, filters: LeadFilters, sort: str = DEFAULT_SORT,
+def lead_page(conn: Connection | Engine, view: SchemaView, filters: LeadFilters, sort: str = DEFAULT_SORT,
               limit: int = 50, offset: int = 0, selectivity: float | None = None) -> pd.DataFrame:
     """One page of current scores matching the filters, in the chosen order.
 
@@ -185,10 +227,10 @@ def lead_page(conn: Connection | Engine, filters: LeadFilters, sort: str = DEFAU
     filtered first and sorted (same rows, same order).
     """
     if filters.grades and sort in SCORE_SORTS:
-        return _lead_page_by_grade(conn, filters, SORTS[sort], int(limit), int(offset))
+        return _lead_page_by_grade(conn, view, filters, SORTS[sort], int(limit), int(offset))
     order = _order(conn, sort, int(offset) + int(limit), selectivity)
     where, values = _where_current(filters)
-    sql = f"SELECT {_columns()} FROM lead_scores WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
+    sql = f"SELECT {_columns(view)} FROM lead_scores WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
     params = {**values, "limit": int(limit), "offset": int(offset)}
     return _frame(conn, _bind(sql, values), params, dates=("created_date", "scored_at"))
 
@@ -202,7 +244,7 @@ def _order(conn: Connection | Engine, sort: str, rows_needed: int, selectivity: 
     return _UNINDEXED_SORT[_dialect(conn)][column] + order[len(column):]
 
 
-def _lead_page_by_grade(conn: Connection | Engine, filters: LeadFilters, order: str, limit: int,
+def _lead_page_by_grade(conn: Connection | Engine, view: SchemaView, filters: LeadFilters, order: str, limit: int,
                         offset: int) -> pd.DataFrame:
     """Grade-filtered pages by score: one ordered branch per grade (its own index range), merged.
 
@@ -211,10 +253,11 @@ def _lead_page_by_grade(conn: Connection | Engine, filters: LeadFilters, order: 
     """
     grades = sorted({_text(g) for g in filters.grades})
     where, values = _where_current(replace(filters, grades=()))
+    columns = _columns(view)
     branches = " UNION ALL ".join(
-        f"SELECT * FROM (SELECT {_columns()} FROM lead_scores WHERE {where} AND grade = :grade_{i} "
+        f"SELECT * FROM (SELECT {columns} FROM lead_scores WHERE {where} AND grade = :grade_{i} "
         f"ORDER BY {order} LIMIT :window) AS grade_{i}" for i in range(len(grades)))
-    sql = f"SELECT {_columns()} FROM ({branches}) AS merged ORDER BY {order} LIMIT :limit OFFSET :offset"
+    sql = f"SELECT {columns} FROM ({branches}) AS merged ORDER BY {order} LIMIT :limit OFFSET :offset"
     params = {**values, **{f"grade_{i}": g for i, g in enumerate(grades)},
               "window": offset + limit, "limit": limit, "offset": offset}
     return _frame(conn, _bind(sql, values), params, dates=("created_date", "scored_at"))
@@ -228,38 +271,52 @@ def grade_counts(conn: Connection | Engine, filters: LeadFilters) -> dict[str, i
     return {str(g): int(n) for g, n in zip(frame["grade"], frame["n"], strict=True)}
 
 
-def export_leads(conn: Connection | Engine, filters: LeadFilters, sort: str = DEFAULT_SORT,
+def export_leads(conn: Connection | Engine, view: SchemaView, filters: LeadFilters, sort: str = DEFAULT_SORT,
                  max_rows: int = EXPORT_MAX_ROWS) -> pd.DataFrame:
     """The filtered list for a CSV call list, capped by the query itself."""
-    return lead_page(conn, filters, sort, limit=max_rows, offset=0)
+    return lead_page(conn, view, filters, sort, limit=max_rows, offset=0)
 
 
-def filter_options(conn: Connection | Engine) -> FilterOptions:
-    """Channel codes, tiers and the created-date span of the current scores, in one scan."""
-    sql = ("SELECT first_utm_source_c AS source, first_utm_medium_c AS medium, first_platform_c AS platform, "
-           "city_tier AS tier, MIN(created_date) AS lo, MAX(created_date) AS hi FROM lead_scores "
-           "WHERE is_current GROUP BY first_utm_source_c, first_utm_medium_c, first_platform_c, city_tier")
-    combos = _frame(conn, text(sql), dates=("lo", "hi"))
+def filter_options(conn: Connection | Engine, view: SchemaView) -> FilterOptions:
+    """Values of the pick columns, spans of the range columns and the created-date span, in one scan."""
+    picks = [c.key for c in view.copied if c.choice]
+    ranges = [c.key for c in view.copied if not c.choice]
+    select = [f"{_quoted(k)} AS c_{i}" for i, k in enumerate(picks)]
+    select += [f"MIN({_quoted(k)}) AS lo_{i}, MAX({_quoted(k)}) AS hi_{i}" for i, k in enumerate(ranges)]
+    select += ["MIN(created_date) AS lo, MAX(created_date) AS hi"]
+    group = f" GROUP BY {', '.join(_quoted(k) for k in picks)}" if picks else ""
+    combos = _frame(conn, text(f"SELECT {', '.join(select)} FROM lead_scores WHERE is_current{group}"),
+                    dates=("lo", "hi"))
     lo, hi = combos["lo"].min(), combos["hi"].max()
     return FilterOptions(
-        sources=_natural(combos["source"].unique()), mediums=_natural(combos["medium"].unique()),
-        platforms=_natural(combos["platform"].unique()), city_tiers=tuple(sorted(int(t) for t in combos["tier"].unique())),
+        choices=tuple((k, _natural(combos[f"c_{i}"].dropna().unique())) for i, k in enumerate(picks)),
+        spans=tuple((k, _number(combos[f"lo_{i}"].min()), _number(combos[f"hi_{i}"].max()))
+                    for i, k in enumerate(ranges)),
         first_created=None if pd.isna(lo) else lo.date(), last_created=None if pd.isna(hi) else hi.date())
 
 
-def _natural(codes: object) -> tuple[str, ...]:
-    """Level2 before Level10: sort codes by their number when they have one."""
+def _number(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _natural(codes: object) -> tuple:
+    """Numbers in order; texts with Level2 before Level10 (by their number when they have one)."""
+    values = list(codes)
+    if all(isinstance(v, int | float) for v in values):
+        return tuple(sorted(float(v) for v in values))
+
     def key(code: str) -> tuple:
         digits = "".join(ch for ch in code if ch.isdigit())
         return (code.rstrip("0123456789"), int(digits) if digits else -1, code)
-    return tuple(sorted((str(c) for c in codes), key=key))
+    return tuple(sorted((str(c) for c in values), key=key))
 
 
-def lead_current(conn: Connection | Engine, lead_id: str) -> pd.DataFrame:
-    """A lead's latest score with its stored lead row (outcome, city), zero or one row."""
-    sql = (f"SELECT {_columns('s.')}, l.city_mapped, l.app_complete_flag, "
-           "l.total_leads_droppped FROM lead_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id "
-           "WHERE s.is_current AND s.lead_id = :lead_id")
+def lead_current(conn: Connection | Engine, view: SchemaView, lead_id: str) -> pd.DataFrame:
+    """A lead's latest score with its stored lead row: raw__0.. in the schema's column order, and its outcome
+    (outcome__; double underscores keep these apart from the schema's own column keys)."""
+    raw = ", ".join(f"l.{_quoted(db_name)} AS raw__{i}" for i, (_, db_name) in enumerate(view.raw_columns))
+    sql = (f"SELECT {_columns(view, 's.')}, {raw + ', ' if raw else ''}l.{_quoted(view.label_db)} AS outcome__ "
+           "FROM lead_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id WHERE s.is_current AND s.lead_id = :lead_id")
     return _frame(conn, text(sql), {"lead_id": _text(lead_id)}, dates=("created_date", "scored_at"))
 
 
@@ -274,12 +331,12 @@ def lead_history(conn: Connection | Engine, lead_id: str) -> pd.DataFrame:
 
 # ---- channels (sales manager) ---------------------------------------------------------------
 
-def _channel_sql(select: str, group: str, dimension: str | None = None) -> str:
-    """An aggregate over current scores joined to outcomes; the dimension comes from the whitelist."""
-    column = DIMENSIONS[dimension] if dimension else "NULL"
+def _channel_sql(outcome: str, select: str, group: str, channel: str | None = None) -> str:
+    """An aggregate over current scores joined to outcomes (the schema's label column in `leads`)."""
+    column = f"s.{_quoted(channel)}" if channel else "NULL"
+    label = f"l.{_quoted(outcome)}"
     return (f"SELECT {select.format(channel=column)}, COUNT(*) AS leads, AVG(s.score) AS mean_score, "
-            "COUNT(l.app_complete_flag) AS with_outcome, "
-            "SUM(CASE WHEN l.app_complete_flag = 1 THEN 1 ELSE 0 END) AS completed "
+            f"COUNT({label}) AS with_outcome, SUM(CASE WHEN {label} = 1 THEN 1 ELSE 0 END) AS completed "
             "FROM lead_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id "
             "WHERE s.is_current AND s.created_date >= :lo AND s.created_date < :hi "
             f"GROUP BY {group.format(channel=column)}")
@@ -293,34 +350,35 @@ def _span_clause(sql: str) -> TextClause:
     return text(sql).bindparams(bindparam("lo", type_=DateTime()), bindparam("hi", type_=DateTime()))
 
 
-def channel_summary(conn: Connection | Engine, dimension: str, created_from: date,
+def channel_summary(conn: Connection | Engine, outcome: str, channel: str, created_from: date,
                     created_to: date) -> pd.DataFrame:
-    """Per channel: volume, mean score, grade mix and actual L2AC where outcomes are known."""
+    """Per value of a channel column: volume, mean score, grade mix and the actual outcome rate where known."""
     grade_mix = ", ".join(f"SUM(CASE WHEN s.grade = '{g}' THEN 1 ELSE 0 END) AS grade_{g.lower()}" for g in "ABCD")
-    sql = _channel_sql("{channel} AS channel, " + grade_mix, "{channel}", dimension) + " ORDER BY leads DESC"
+    sql = _channel_sql(outcome, "{channel} AS channel, " + grade_mix, "{channel}", channel) + " ORDER BY leads DESC"
     return _frame(conn, _span_clause(sql), _span(created_from, created_to))
 
 
-def weekly_channel_trend(conn: Connection | Engine, dimension: str, created_from: date,
+def weekly_channel_trend(conn: Connection | Engine, outcome: str, channel: str, created_from: date,
                          created_to: date) -> pd.DataFrame:
-    """Per week (Monday) and channel: volume, mean score and outcomes."""
+    """Per week (Monday) and channel value: volume, mean score and outcomes."""
     week = _WEEK[_dialect(conn)]
-    sql = _channel_sql(f"{week} AS week, {{channel}} AS channel", f"{week}, {{channel}}", dimension)
+    sql = _channel_sql(outcome, f"{week} AS week, {{channel}} AS channel", f"{week}, {{channel}}", channel)
     frame = _frame(conn, _span_clause(sql + " ORDER BY week"), _span(created_from, created_to))
     frame["week"] = pd.to_datetime(frame["week"], format="mixed")
     return frame
 
 
-def score_band_conversion(conn: Connection | Engine, created_from: date, created_to: date) -> pd.DataFrame:
-    """Per score band of width 0.1: volume and actual L2AC where known (does the score separate?)."""
+def score_band_conversion(conn: Connection | Engine, outcome: str, created_from: date,
+                          created_to: date) -> pd.DataFrame:
+    """Per score band of width 0.1: volume and the actual outcome rate where known (does the score separate?)."""
     band = _SCORE_BAND[_dialect(conn)]
-    sql = _channel_sql(f"{band} AS band", band) + " ORDER BY band"
+    sql = _channel_sql(outcome, f"{band} AS band", band) + " ORDER BY band"
     return _frame(conn, _span_clause(sql), _span(created_from, created_to))
 
 
-def grade_conversion(conn: Connection | Engine, created_from: date, created_to: date) -> pd.DataFrame:
-    """Per grade: volume, mean score and actual L2AC where known."""
-    sql = _channel_sql("s.grade AS grade", "s.grade") + " ORDER BY grade"
+def grade_conversion(conn: Connection | Engine, outcome: str, created_from: date, created_to: date) -> pd.DataFrame:
+    """Per grade: volume, mean score and the actual outcome rate where known."""
+    sql = _channel_sql(outcome, "s.grade AS grade", "s.grade") + " ORDER BY grade"
     return _frame(conn, _span_clause(sql), _span(created_from, created_to))
 
 

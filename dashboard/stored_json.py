@@ -68,6 +68,44 @@ def metrics(raw: object) -> dict[str, object]:
     return {name: _first(flat, keys) for name, keys in METRIC_KEYS.items()}
 
 
+def bars(raw: object, default: dict[str, float]) -> dict[str, float]:
+    """The business bars this version was judged against (metrics_json "bars"), else `default`."""
+    data = loads(raw)
+    stored = data.get("bars") if isinstance(data, dict) else None
+    if not isinstance(stored, dict):
+        return dict(default)
+    return {**default, **{k: float(v) for k, v in stored.items() if k in default and _is_number(v)}}
+
+
+def recall_interval(raw: object) -> tuple[float, float] | None:
+    """The expected recall range on new leads at the threshold (metrics_json "recall_interval": [low, high])."""
+    data = loads(raw)
+    pair = data.get("recall_interval") if isinstance(data, dict) else None
+    if isinstance(pair, list | tuple) and len(pair) == 2 and all(_is_number(v) for v in pair):
+        return float(pair[0]), float(pair[1])
+    return None
+
+
+def holdout_method(raw: object) -> str | None:
+    """How the holdout was chosen (metrics_json "holdout_method"), e.g. 'newest 20% by Lead Number'."""
+    data = loads(raw)
+    method = data.get("holdout_method") if isinstance(data, dict) else None
+    return str(method) if isinstance(method, str) and method.strip() else None
+
+
+def leakage(raw: object) -> list[str]:
+    """The training's leakage warnings (metrics_json "leakage": a list of lines); [] when absent."""
+    data = loads(raw)
+    lines = data.get("leakage") if isinstance(data, dict) else None
+    if isinstance(lines, str):
+        lines = [lines]
+    return [str(line) for line in lines or [] if isinstance(line, str) and line.strip()] if isinstance(lines, list) else []
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def show(value: object, digits: int = 3) -> str:
     """A number for a metric card, or n/a."""
     if value is None:

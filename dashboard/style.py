@@ -1,4 +1,4 @@
-"""How grades, trends, tiers and shares look everywhere in the app, so every page reads the same."""
+"""How grades, trends and shares look everywhere in the app, so every page reads the same."""
 
 from __future__ import annotations
 
@@ -25,11 +25,6 @@ def grade_css(grade: object) -> str:
 def trend(value: object) -> str:
     """An arrow and word for a score trend; a lead scored for the first time is 'new'."""
     return TRENDS.get(str(value), NEW_TREND) if isinstance(value, str) else NEW_TREND
-
-
-def tier(value: object) -> str:
-    """'Tier 1' .. 'Tier 3'."""
-    return f"Tier {int(value)}" if value is not None else "n/a"
 
 
 def share(value: object, digits: int = 1) -> str:

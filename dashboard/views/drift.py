@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import empty_states, queries, stored_json, style
+from dashboard import db, empty_states, queries, stored_json, style
 
 REPORT_HEIGHT = 900
 LOG_FLOOR = 1e-4  # a score of 0 is drawn here: a log axis has no zero
@@ -26,7 +26,7 @@ def history_charts(history: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
     shares["sample"] = shares["sample"].map({"predicted_positive_share": "this run",
                                              "reference_positive_share": "training reference"})
     positive = px.line(shares, x="run_id", y="share", color="sample", markers=True,
-                       title="Share of leads predicted to apply", labels={"run_id": "scoring run", "share": ""})
+                       title="Share of leads predicted to convert", labels={"run_id": "scoring run", "share": ""})
     positive.update_yaxes(tickformat=".0%", range=[0, 1])
     positive.update_xaxes(type="category")
     for figure in (drifted, positive):
@@ -99,6 +99,7 @@ def main() -> None:
     run = history.set_index("run_id").loc[run_id]
     run_summary(run)
     columns = stored_json.column_scores(queries.drift_column_scores(engine, run_id))
+    columns["column"] = columns["column"].map(db.schema_view().label_of)  # the schema's labels for features
     if columns.empty:
         st.caption("Per-column scores: n/a (not stored for this run)")
     else:

@@ -12,40 +12,54 @@ from sqlalchemy import Engine
 
 from dashboard import db, empty_states, lead_list, queries, stored_json, style
 from dashboard.queries import FilterOptions, LeadFilters
+from dashboard.schema_view import ListColumn, SchemaView
 
 PAGE_SIZES = (25, 50, 100, 200)
 TABLE_ROWS_SHOWN = 20
 TABLE_ROW_PX = 35
 
 
-def date_range(options: FilterOptions) -> tuple[date | None, date | None]:
-    """The created-date filter; a half-picked range filters from its first day."""
+def date_range(options: FilterOptions, view: SchemaView) -> tuple[date | None, date | None]:
+    """The created-date filter (ingest dates when the schema has no creation time); a half-picked range
+    filters from its first day."""
     if options.first_created is None:
         return None, None
-    picked = st.sidebar.date_input("Created between", value=(options.first_created, options.last_created),
+    picked = st.sidebar.date_input(f"{view.time_word} between", value=(options.first_created, options.last_created),
                                    min_value=options.first_created, max_value=options.last_created, key="created")
     picked = tuple(picked) if isinstance(picked, list | tuple) else (picked,)
     return (picked[0] if picked else None), (picked[1] if len(picked) > 1 else None)
 
 
-def sidebar_filters(options: FilterOptions) -> LeadFilters:
-    """The rep's filters, all in the sidebar."""
+def column_filter(column: ListColumn, options: FilterOptions) -> tuple[tuple | None, tuple | None]:
+    """One schema column's widget: pick values (channels, flags, lookups) or a range of numbers."""
+    side, key = st.sidebar, f"filter_{column.key}"
+    if column.choice:
+        picked = side.multiselect(column.label, options.values_of(column.key), format_func=column.shown, key=key,
+                                  placeholder="Any")
+        return ((column.key, tuple(picked)) if picked else None), None
+    low, high = options.span_of(column.key)
+    if low is None or high is None or low == high:
+        return None, None
+    chosen = side.slider(column.label, float(low), float(high), (float(low), float(high)), key=key)
+    if tuple(chosen) == (float(low), float(high)):
+        return None, None
+    return None, (column.key, float(chosen[0]), float(chosen[1]))
+
+
+def sidebar_filters(options: FilterOptions, view: SchemaView) -> LeadFilters:
+    """The rep's filters, all in the sidebar: grade, dates, the schema's channels and list columns, score."""
     side = st.sidebar
     side.header("Filter leads")
     grades = side.multiselect("Grade", style.GRADES, key="grades", placeholder="All grades")
-    created_from, created_to = date_range(options)
-    tiers = side.multiselect("City tier", options.city_tiers, format_func=style.tier, key="tiers",
-                             placeholder="All tiers")
-    sources = side.multiselect("UTM source", options.sources, key="sources", placeholder="All sources")
-    mediums = side.multiselect("UTM medium", options.mediums, key="mediums", placeholder="All mediums")
-    platforms = side.multiselect("Platform", options.platforms, key="platforms", placeholder="All platforms")
+    created_from, created_to = date_range(options, view)
+    chosen = [column_filter(column, options) for column in view.copied]
     min_score = side.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="min_score")
     new_only = side.toggle("New since yesterday", key="new_only",
                            help="Leads scored for the first time in the last 24 hours")
     return LeadFilters(
-        grades=tuple(grades), city_tiers=tuple(int(t) for t in tiers), sources=tuple(sources),
-        mediums=tuple(mediums), platforms=tuple(platforms), created_from=created_from, created_to=created_to,
-        min_score=min_score or None, new_since=_a_day_ago() if new_only else None)
+        grades=tuple(grades), picks=tuple(p for p, _ in chosen if p), ranges=tuple(r for _, r in chosen if r),
+        created_from=created_from, created_to=created_to, min_score=min_score or None,
+        new_since=_a_day_ago() if new_only else None)
 
 
 def _a_day_ago() -> datetime:
@@ -63,7 +77,7 @@ def grade_summary(counts: dict[str, int]) -> int:
     return total
 
 
-def lead_table(engine: Engine, filters: LeadFilters, total: int) -> pd.DataFrame:
+def lead_table(engine: Engine, view: SchemaView, filters: LeadFilters, total: int) -> pd.DataFrame:
     """One page of the list, paged and sorted in SQL."""
     controls = st.columns([2, 1, 3])
     sort = controls[0].selectbox("Order", list(queries.SORTS), key="sort")
@@ -72,20 +86,19 @@ def lead_table(engine: Engine, filters: LeadFilters, total: int) -> pd.DataFrame
     pages = max(1, -(-total // size))
     page_no = st.pagination(pages, key=f"page-{_list_identity(filters, sort, size)}")
     share = total / max(1, sum(db.cached(queries.grade_counts, LeadFilters()).values()))
-    rows = queries.lead_page(engine, filters, sort, limit=size, offset=(page_no - 1) * size, selectivity=share)
+    rows = queries.lead_page(engine, view, filters, sort, limit=size, offset=(page_no - 1) * size, selectivity=share)
     first = (page_no - 1) * size + 1
     table_slot.caption(f"Showing {first:,}-{first + len(rows) - 1:,} of {total:,}, {sort.lower()}.")
-    table_slot.dataframe(lead_list.styled(lead_list.table(rows)), hide_index=True, key="lead_table",
+    table_slot.dataframe(lead_list.styled(lead_list.table(rows, view)), hide_index=True, key="lead_table",
                          height=TABLE_ROW_PX * (min(len(rows), TABLE_ROWS_SHOWN) + 1) + 3, column_config={
         "Grade": st.column_config.TextColumn("Grade", width=60),
         "Score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0, format="%.3f", width=120),
         "Rank": st.column_config.NumberColumn("Rank", width=60, help="Position within the scoring run that scored this lead (1 = best of that night)"),
         "Trend": st.column_config.TextColumn("Trend", width=100),
         "Why": st.column_config.TextColumn("Why (top reasons)", width=520),
-        "Created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
-        "City tier": st.column_config.NumberColumn("City tier", width=70),
+        view.time_word: st.column_config.DatetimeColumn(view.time_word, format="YYYY-MM-DD HH:mm"),
     })
-    export_button(engine, filters, sort, total)
+    export_button(engine, view, filters, sort, total)
     return rows
 
 
@@ -94,13 +107,13 @@ def _list_identity(filters: LeadFilters, sort: str, size: int) -> int:
     return hash((replace(filters, new_since=None), filters.new_since is not None, sort, size))
 
 
-def export_button(engine: Engine, filters: LeadFilters, sort: str, total: int) -> None:
+def export_button(engine: Engine, view: SchemaView, filters: LeadFilters, sort: str, total: int) -> None:
     """CSV of the filtered list; the query itself is capped, and runs only when clicked."""
     rows = min(total, queries.EXPORT_MAX_ROWS)
     st.download_button(f"Download these {rows:,} leads as CSV", key="export", mime="text/csv",
                        file_name=f"leads-{date.today():%Y%m%d}.csv", on_click="ignore",
                        icon=":material/download:",
-                       data=lambda: lead_list.csv_bytes(queries.export_leads(engine, filters, sort)))
+                       data=lambda: lead_list.csv_bytes(queries.export_leads(engine, view, filters, sort), view))
     if total > queries.EXPORT_MAX_ROWS:
         st.caption(f"The export holds the first {queries.EXPORT_MAX_ROWS:,} in this order: narrow the filters "
                    "for the rest.")
@@ -115,9 +128,9 @@ def chosen_lead(rows: pd.DataFrame) -> str | None:
     return typed or picked
 
 
-def lead_detail(engine: Engine, lead_id: str) -> None:
-    """Everything behind one lead's score: grade, all reasons, outcome and score history."""
-    current = queries.lead_current(engine, lead_id)
+def lead_detail(engine: Engine, view: SchemaView, lead_id: str) -> None:
+    """Everything behind one lead's score: grade, all reasons, outcome, its stored columns and score history."""
+    current = queries.lead_current(engine, view, lead_id)
     if current.empty:
         st.warning(f"No current score for lead id `{lead_id}`.", icon=":material/search_off:")
         return
@@ -127,12 +140,21 @@ def lead_detail(engine: Engine, lead_id: str) -> None:
     cards[1].metric("Score", f"{lead['score']:.3f}", delta=_score_change(lead), delta_color="normal")
     cards[2].metric("Rank in its run", f"{int(lead['rank']):,}")
     cards[3].metric("Trend", style.trend(lead["trend"]))
-    cards[4].metric("Outcome", _outcome(lead["app_complete_flag"]))
-    st.caption(f"Created {lead['created_date']:%Y-%m-%d %H:%M} · city {lead['city_mapped'] or 'unknown'} "
-               f"({style.tier(lead['city_tier'])}) · platform {lead['first_platform_c']} · medium "
-               f"{lead['first_utm_medium_c']} · source {lead['first_utm_source_c']} · model {lead['model_version']}")
+    cards[4].metric("Outcome", outcome(view, lead["outcome__"]), help=f"Success: {view.outcome_rule}")
+    copied = " · ".join(f"{c.label} {c.shown(lead[c.key])}" for c in view.copied)
+    st.caption(f"{view.time_word} {lead['created_date']:%Y-%m-%d %H:%M} · {copied} · model {lead['model_version']}")
     reasons(lead)
     history(engine, lead_id)
+    with st.expander(f"Stored columns of this lead ({len(view.raw_columns)})"):
+        st.dataframe(stored_columns(view, lead), hide_index=True, key="lead_columns")
+
+
+def stored_columns(view: SchemaView, lead: pd.Series) -> pd.DataFrame:
+    """The lead's raw columns under their names in the file, as stored."""
+    values = [lead.get(f"raw__{i}") for i in range(len(view.raw_columns))]
+    return pd.DataFrame({"Column (as in the file)": [name for name, _ in view.raw_columns],
+                         "Value": ["" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+                                   for v in values]})
 
 
 def _score_change(lead: pd.Series) -> str | None:
@@ -140,10 +162,12 @@ def _score_change(lead: pd.Series) -> str | None:
     return None if pd.isna(previous) else f"{lead['score'] - previous:+.3f} since last run"
 
 
-def _outcome(flag: object) -> str:
+def outcome(view: SchemaView, flag: object) -> str:
+    """The stored label in the schema's words ('Enrolled' / 'not Enrolled'), or not known yet."""
     if flag is None or pd.isna(flag):
         return "not known yet"
-    return "applied" if int(flag) == 1 else "did not apply"
+    failure, success = view.outcome_words()
+    return success if int(flag) == 1 else failure
 
 
 def reasons(lead: pd.Series) -> None:
@@ -172,18 +196,22 @@ def main() -> None:
     """The page."""
     st.title("Leads to call")
     engine, _ = empty_states.require(("lead_scores",), empty_states.NO_SCORES)
-    st.caption("Every lead's latest score, best first. Grade A leads are the most likely to complete an application.")
-    options = db.cached(queries.filter_options)
-    filters = sidebar_filters(options)
+    view = db.schema_view()
+    st.caption(f"Every lead's latest score, best first. Grade A leads are the most likely to succeed "
+               f"({view.outcome_rule}).")
+    if view.time_note:
+        st.info(view.time_note, icon=":material/schedule:")
+    options = db.cached(queries.filter_options, view)
+    filters = sidebar_filters(options, view)
     total = grade_summary(db.cached(queries.grade_counts, filters))
     if total == 0:
         st.info("No lead matches these filters: loosen them in the sidebar.", icon=":material/filter_alt_off:")
         return
-    rows = lead_table(engine, filters, total)
+    rows = lead_table(engine, view, filters, total)
     st.subheader("Lead detail")
     lead_id = chosen_lead(rows)
     if lead_id:
-        lead_detail(engine, lead_id)
+        lead_detail(engine, view, lead_id)
 
 
 main()

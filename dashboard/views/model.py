@@ -7,9 +7,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import empty_states, queries, stored_json, style
+from core.lead_schema import DEFAULT_BARS
+from dashboard import db, empty_states, queries, stored_json, style
+from dashboard.schema_view import SchemaView
 
-MISSION_BARS = {"auc": 0.75, "precision": 0.65, "recall": 0.75}
 CARDS = (("AUC", "auc"), ("Precision", "precision"), ("Recall", "recall"), ("F1", "f1"),
          ("Accuracy", "accuracy"), ("PR AUC", "pr_auc"), ("Brier score", "brier"))
 
@@ -33,26 +34,43 @@ def champion_banner(versions: pd.DataFrame) -> None:
                icon=":material/trophy:")
 
 
-def metric_cards(metrics: dict[str, object]) -> None:
-    """Holdout metrics; the three mission bars show their margin."""
+def metric_cards(metrics: dict[str, object], bars: dict[str, float]) -> None:
+    """Holdout metrics; the three business bars (the version's own, else the defaults) show their margin."""
     cards = st.columns(len(CARDS))
     for card, (label, key) in zip(cards, CARDS, strict=True):
-        value, bar = metrics.get(key), MISSION_BARS.get(key)
+        value, bar = metrics.get(key), bars.get(key)
         delta = f"{value - bar:+.3f} vs bar {bar}" if bar is not None and isinstance(value, int | float) else None
         card.metric(label, stored_json.show(value), delta=delta)
 
 
-def facts(row: pd.Series, metrics: dict[str, object]) -> None:
-    """Threshold, grade cut-offs, data window and the MLflow run."""
+def facts(row: pd.Series, metrics: dict[str, object], view: SchemaView) -> None:
+    """Threshold, expected recall on new leads, grade cut-offs, holdout, data window and the MLflow run."""
     cutoffs = stored_json.grade_cutoffs(row["grade_cutoffs_json"])
     cutoff_text = ", ".join(f"{g} ≥ {v:.3f}" for g, v in sorted(cutoffs.items())) or "n/a"
+    _, success = view.outcome_words()
+    interval = stored_json.recall_interval(row["metrics_json"])
+    expected = f" · **Expected recall on new leads** {interval[0]:.3f}-{interval[1]:.3f}" if interval else ""
     st.markdown(
-        f"**Threshold** {row['threshold']:.3f} (a lead at or above it is predicted to apply) · "
+        f"**Threshold** {row['threshold']:.3f} (a lead at or above it is predicted {success}){expected} · "
         f"**Grades** {cutoff_text} · **Training rows** {stored_json.show(metrics['train_rows'])} · "
-        f"**Holdout rows** {stored_json.show(metrics['holdout_rows'])} (the most recent leads, from "
-        f"{stored_json.show(metrics['holdout_start'])} to {stored_json.show(metrics['holdout_end'])}) · "
+        f"**Holdout rows** {stored_json.show(metrics['holdout_rows'])} ({_holdout(row, metrics)}) · "
         f"**Refit on** {stored_json.show(metrics['refit_rows'])} rows · "
         f"**Compared with** {_compared_with(metrics)} · **MLflow run** `{row['mlflow_run_id']}`")
+
+
+def _holdout(row: pd.Series, metrics: dict[str, object]) -> str:
+    """How the holdout was chosen: the stored method, else the time window older versions recorded."""
+    method = stored_json.holdout_method(row["metrics_json"])
+    if method:
+        return f"holdout: {method}"
+    return (f"the most recent leads, from {stored_json.show(metrics['holdout_start'])} to "
+            f"{stored_json.show(metrics['holdout_end'])}")
+
+
+def leakage_warnings(row: pd.Series) -> None:
+    """Features that alone separate the outcomes almost perfectly, as training reported them."""
+    for line in stored_json.leakage(row["metrics_json"]):
+        st.warning(line, icon=":material/report:")
 
 
 def _compared_with(metrics: dict[str, object]) -> str:
@@ -62,11 +80,11 @@ def _compared_with(metrics: dict[str, object]) -> str:
     return f"version {metrics['champion_version']} (AUC {stored_json.show(metrics['champion_auc'])})"
 
 
-def confusion_chart(matrix: list[list[int]] | None) -> go.Figure | None:
+def confusion_chart(matrix: list[list[int]] | None, view: SchemaView) -> go.Figure | None:
     """The holdout confusion matrix at the threshold."""
     if matrix is None:
         return None
-    labels = ["did not apply", "applied"]
+    labels = list(view.outcome_words())
     figure = px.imshow(matrix, x=[f"predicted {x}" for x in labels], y=[f"actual: {y}" for y in labels],
                        text_auto=",", color_continuous_scale="Blues", title="Confusion matrix (holdout)")
     figure.update_coloraxes(showscale=False)
@@ -89,26 +107,27 @@ def curve_chart(raw: object, name: str, title: str, x_label: str, y_label: str, 
     return style.tidy(figure)
 
 
-def importance_chart(raw: object) -> go.Figure | None:
-    """The features the model leans on most."""
+def importance_chart(raw: object, view: SchemaView) -> go.Figure | None:
+    """The features the model leans on most, under the schema's labels."""
     frame = stored_json.feature_importance(raw).head(20)
     if frame.empty:
         return None
+    frame["feature"] = frame["feature"].map(view.label_of)
     figure = px.bar(frame.sort_values("importance"), x="importance", y="feature", orientation="h",
                     title="Feature importance", color_discrete_sequence=["#4575b4"])
     figure.update_yaxes(title=None)
     return style.tidy(figure, height=max(300, 24 * len(frame) + 80))
 
 
-def show_charts(row: pd.Series) -> None:
+def show_charts(row: pd.Series, view: SchemaView) -> None:
     """The evaluation charts in a grid; a chart the producer did not store says so."""
     charts = [
-        ("confusion_chart", confusion_chart(stored_json.confusion_matrix(row["curves_json"], row["metrics_json"]))),
+        ("confusion_chart", confusion_chart(stored_json.confusion_matrix(row["curves_json"], row["metrics_json"]), view)),
         ("roc_chart", curve_chart(row["curves_json"], "roc", "ROC curve", "false positive rate",
                                   "true positive rate", True)),
         ("pr_chart", curve_chart(row["curves_json"], "pr", "Precision-recall curve", "recall", "precision", False)),
         ("calibration_chart", curve_chart(row["curves_json"], "calibration", "Calibration", "mean predicted score",
-                                          "share that applied", True)),
+                                          "share that converted", True)),
     ]
     for start in range(0, len(charts), 2):
         for column, (key, figure) in zip(st.columns(2), charts[start:start + 2], strict=False):
@@ -116,27 +135,36 @@ def show_charts(row: pd.Series) -> None:
                 column.caption(f"{key.replace('_chart', '').upper()}: n/a (not stored for this version)")
             else:
                 column.plotly_chart(figure, key=key)
-    figure = importance_chart(row["feature_importance_json"])
+    figure = importance_chart(row["feature_importance_json"], view)
     if figure is None:
         st.caption("Feature importance: n/a (not stored for this version)")
     else:
         st.plotly_chart(figure, key="importance_chart")
 
 
-def versions_chart(history: pd.DataFrame) -> go.Figure:
-    """AUC, precision and recall of every version against the mission bars."""
+def versions_chart(history: pd.DataFrame, bars: dict[str, float]) -> go.Figure:
+    """AUC, precision and recall of every version against the business bars."""
     ordered = history.iloc[::-1]
     names = [f"v{v}" + (" (champion)" if c else "" if p else " (not promoted)")
              for v, c, p in zip(ordered["version"], ordered["champion"], ordered["promoted"], strict=True)]
     figure = go.Figure([go.Bar(x=names, y=ordered[m], name=m, marker_color=colour)
                         for m, colour in (("AUC", "#4575b4"), ("precision", "#91bfdb"), ("recall", "#fdae61"))])
-    for bar, label in ((0.75, "AUC / recall bar 0.75"), (0.65, "precision bar 0.65")):
+    for bar, label in bar_lines(bars):
         figure.add_hline(y=bar, line_dash="dash", line_color="#777777", annotation_text=label,
                          annotation_position="top left")
     figure.update_layout(barmode="group", title="Holdout metrics by version")
     figure.update_yaxes(range=[0, 1])
     figure.update_xaxes(type="category")
     return style.tidy(figure, height=340)
+
+
+def bar_lines(bars: dict[str, float]) -> list[tuple[float, str]]:
+    """One dashed line per distinct bar value, naming the metrics it applies to ('AUC / recall bar 0.75')."""
+    names = {"auc": "AUC", "precision": "precision", "recall": "recall"}
+    by_value: dict[float, list[str]] = {}
+    for key in ("auc", "precision", "recall"):
+        by_value.setdefault(bars[key], []).append(names[key])
+    return [(value, f"{' / '.join(metrics)} bar {value:g}") for value, metrics in by_value.items()]
 
 
 def history_table(versions: pd.DataFrame) -> pd.DataFrame:
@@ -156,6 +184,7 @@ def main() -> None:
     """The page."""
     st.title("Model")
     engine, _ = empty_states.require(("model_versions",), empty_states.NO_MODEL)
+    view = db.schema_view()
     versions = queries.model_versions(engine)
     champion_banner(versions)
     by_version = versions.set_index("version", drop=False)
@@ -166,13 +195,15 @@ def main() -> None:
                           key="version")
     row = by_version.loc[chosen]
     st.caption(f"Decision on this version: {row['decision_reason']}")
+    leakage_warnings(row)
     metrics = stored_json.metrics(row["metrics_json"])
-    metric_cards(metrics)
-    facts(row, metrics)
-    show_charts(row)
+    bars = stored_json.bars(row["metrics_json"], DEFAULT_BARS)
+    metric_cards(metrics, bars)
+    facts(row, metrics, view)
+    show_charts(row, view)
     st.subheader("All versions")
     history = history_table(versions)
-    st.plotly_chart(versions_chart(history), key="versions_chart")
+    st.plotly_chart(versions_chart(history, bars), key="versions_chart")
     st.dataframe(history, hide_index=True, key="versions_table")
     with st.expander("Stored metrics JSON of this version"):
         st.json(stored_json.loads(row["metrics_json"]) or {})

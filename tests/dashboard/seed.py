@@ -1,8 +1,12 @@
-"""Realistic rows in every table, written through core.store, so dashboard tests can check the numbers shown.
+"""Realistic rows in every table for any lead schema, written through core.store's schema tables, so dashboard
+tests can check the numbers shown.
 
 Three ingest batches (two lead files, one outcomes file) with rejected rows; 300 leads, most with a
 known outcome; scoring run 1 (model v1, 240 leads), run 2 (model v2, all 300 leads, current) and a
 failed run 3; drift reports for runs 1 and 2; three model versions (v2 champion, v3 not promoted).
+Every stored column follows the schema (`store.schema_tables(schema)`): `leads` holds one column per raw
+column under its db_name and the label under label.db_name; `lead_scores` holds the schema's channels and
+list columns under their feature keys; `created_date` is the created value, else the ingest batch's start.
 """
 
 from __future__ import annotations
@@ -17,25 +21,39 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from core import store
-from core.features import CITY_TIER
+from core.lead_schema import Feature, LeadSchema, RawColumn
 
 FIRST_BATCH_LEADS = 240
 SECOND_BATCH_LEADS = 60
 CUTOFFS = {"A": 0.7, "B": 0.5, "C": 0.3}
 THRESHOLD = 0.45
 LABELLED_BEFORE = datetime(2022, 1, 20)
-PLATFORMS = (("Level0", 0.40), ("Level3", 0.2), ("Level7", 0.18), ("Level1", 0.1), ("Level2", 0.07), ("Level8", 0.05))
-MEDIUMS = (("Level0", 0.3), ("Level2", 0.2), ("Level6", 0.2), ("Level3", 0.15), ("Level11", 0.1), ("Level33", 0.05))
-SOURCES = (("Level2", 0.35), ("Level0", 0.25), ("Level7", 0.15), ("Level4", 0.1), ("Level16", 0.1), ("Level14", 0.05))
-SOURCE_EFFECT = {"Level2": 0.3, "Level0": -1.2, "Level7": 0.6, "Level4": 0.0, "Level16": 1.0, "Level14": -0.4}
-REJECTION_REASONS = ("created_date is not a date: '2022-13-45 10:00:00'", "first_platform_c is empty",
-                     "referred_lead must be 0 or 1: 'yes'", "row has 12 fields, expected 44")
+LABELLED_ROWS_WITHOUT_TIME = 195  # about the share of leads created before LABELLED_BEFORE
+# level pools by raw column name (weights); a column not listed gets '<name> 1', '<name> 2', ...
+LEVELS: dict[str, tuple[tuple[str | None, float], ...]] = {
+    "first_platform_c": (("Level0", 0.40), ("Level3", 0.2), ("Level7", 0.18), ("Level1", 0.1), ("Level2", 0.07),
+                         ("Level8", 0.05)),
+    "first_utm_medium_c": (("Level0", 0.3), ("Level2", 0.2), ("Level6", 0.2), ("Level3", 0.15), ("Level11", 0.1),
+                           ("Level33", 0.05)),
+    "first_utm_source_c": (("Level2", 0.35), ("Level0", 0.25), ("Level7", 0.15), ("Level4", 0.1), ("Level16", 0.1),
+                           ("Level14", 0.05)),
+    "Lead Source": (("Google", 0.35), ("Direct Traffic", 0.25), ("Olark Chat", 0.15), ("Organic Search", 0.1),
+                    ("Reference", 0.1), ("Welingak Website", 0.05)),
+    "Lead Origin": (("Landing Page Submission", 0.5), ("API", 0.35), ("Lead Add Form", 0.15)),
+    "Country": (("India", 0.6), ("United States", 0.15), ("United Arab Emirates", 0.1), ("Singapore", 0.1),
+                (None, 0.05)),
+}
+UNKNOWN_CITIES = ("raipur", "varanasi", "salem", "jammu")
+FIRST_CHANNEL_EFFECTS = (0.3, -1.2, 0.6, 0.0, 1.0, -0.4)  # by level order of the first channel's pool
+BARS_V2 = {"auc": 0.76, "precision": 0.66, "recall": 0.76}
+RECALL_INTERVAL_V2 = [0.762, 0.841]
 
 
 @dataclass(frozen=True)
 class Seeded:
     """Everything written, so tests compute the expected numbers independently of the app."""
 
+    schema: LeadSchema
     now: datetime
     batches: pd.DataFrame
     rejected: pd.DataFrame
@@ -44,27 +62,42 @@ class Seeded:
     scores: pd.DataFrame
     models: pd.DataFrame
     drift: pd.DataFrame
+    drift_columns: tuple[str, ...]
 
     @property
     def current(self) -> pd.DataFrame:
         """The current score of every lead."""
         return self.scores[self.scores["is_current"]]
 
+    @property
+    def outcome(self) -> str:
+        """The label's column in `leads`."""
+        return self.schema.label.db_name
 
-def seed_database(engine: Engine, now: datetime | None = None, seed: int = 7) -> Seeded:
-    """Write the whole story into an empty database; returns what was written."""
+
+def seed_database(engine: Engine, now: datetime | None = None, seed: int = 7,
+                  schema: LeadSchema | None = None) -> Seeded:
+    """Write the whole story into an empty database of `schema` (default: the engine's); returns what was written."""
+    schema = schema or store.engine_schema(engine)
     now = (now or datetime.now()).replace(microsecond=0)
     rng = np.random.default_rng(seed)
-    leads, true_score = _leads(rng, now)
-    seeded = Seeded(now=now, batches=_batches(now, leads), rejected=_rejected(), leads=leads, runs=_runs(now),
-                    scores=_scores(rng, leads, true_score, now), models=_models(now), drift=_drift(now))
+    batches = _batches(now)
+    leads, true_score = _leads(rng, schema, batches)
+    batches = _with_label_counts(batches, leads, schema)
+    drift_columns = _drift_columns(schema)
+    seeded = Seeded(schema=schema, now=now, batches=batches, rejected=_rejected(schema), leads=leads,
+                    runs=_runs(now), scores=_scores(rng, schema, leads, true_score, batches, now),
+                    models=_models(schema, now), drift=_drift(now, drift_columns), drift_columns=drift_columns)
+    tables = store.schema_tables(schema)
     with engine.begin() as conn:
         ensure_run_partitions(conn, [int(r) for r in seeded.runs["run_id"]])
-        for table, frame in (("ingest_batches", seeded.batches), ("rejected_leads", seeded.rejected),
-                             ("leads", seeded.leads), ("scoring_runs", seeded.runs),
-                             ("lead_scores", seeded.scores), ("model_versions", seeded.models),
-                             ("drift_reports", seeded.drift)):
-            store.bulk_insert(conn, table, frame)
+        for table, frame in ((store.ingest_batches, seeded.batches), (store.rejected_leads, seeded.rejected),
+                             (tables.leads, seeded.leads), (store.scoring_runs, seeded.runs),
+                             (tables.lead_scores, seeded.scores), (store.model_versions, seeded.models),
+                             (store.drift_reports, seeded.drift)):
+            unknown = set(frame.columns) - set(table.c.keys())
+            assert not unknown, f"{table.name}: columns not in the schema's table: {sorted(unknown)}"
+            store.bulk_insert(conn, table.name, frame)
     return seeded
 
 
@@ -79,72 +112,142 @@ def ensure_run_partitions(conn, run_ids: list[int]) -> None:
                           f"PARTITION OF lead_scores FOR VALUES IN ({int(run_id)})"))
 
 
-def _pick(rng: np.random.Generator, levels: tuple[tuple[str, float], ...], n: int) -> np.ndarray:
+# ---- leads ------------------------------------------------------------------------------------
+
+def _pool(column: RawColumn, schema: LeadSchema) -> tuple[tuple[str | None, float], ...]:
+    if column.name in LEVELS:
+        return LEVELS[column.name]
+    lookup = next((f for f in schema.features if f.type == "lookup" and f.sources[0] == column.name), None)
+    if lookup is not None:
+        return _lookup_pool(lookup)
+    return tuple((f"{column.name} {i + 1}", 0.5 ** i) for i in range(5))
+
+
+def _lookup_pool(feature: Feature) -> tuple[tuple[str | None, float], ...]:
+    """Half the leads in the lookup's first group, a fifth in the second, the rest unknown or empty."""
+    groups: dict[str, list[str]] = {}
+    for key, value in feature.lookup.items():
+        groups.setdefault(value, []).append(key)
+    shares = (0.5, 0.18, 0.1)
+    pool = [(key, share / len(keys)) for (_, keys), share in zip(groups.items(), shares, strict=False) for key in keys]
+    return (*pool, *((city, 0.28 / len(UNKNOWN_CITIES)) for city in UNKNOWN_CITIES), (None, 0.04))
+
+
+def _pick(rng: np.random.Generator, levels: tuple[tuple[str | None, float], ...], n: int) -> np.ndarray:
     names, weights = zip(*levels, strict=True)
-    return rng.choice(names, size=n, p=np.array(weights) / sum(weights))
+    return np.array(names, dtype=object)[rng.choice(len(names), size=n, p=np.array(weights) / sum(weights))]
 
 
-def _leads(rng: np.random.Generator, now: datetime) -> tuple[pd.DataFrame, np.ndarray]:
+def _raw_values(rng: np.random.Generator, column: RawColumn, schema: LeadSchema, n: int,
+                first_number: str | None) -> np.ndarray:
+    if column.kind == "datetime":
+        first = pd.Timestamp("2021-11-01") + pd.to_timedelta(rng.uniform(0, 91, FIRST_BATCH_LEADS), unit="D")
+        second = pd.Timestamp("2022-02-01") + pd.to_timedelta(rng.uniform(0, 14, SECOND_BATCH_LEADS), unit="D")
+        return pd.Series(np.concatenate([first.values, second.values])).dt.floor("s").to_numpy()
+    if column.role == "order":
+        return np.arange(600_000, 600_000 + n, dtype=float)
+    if column.kind == "flag":
+        return (rng.uniform(size=n) < 0.08).astype(float)
+    if column.kind == "number":
+        return rng.poisson(1.6 if column.name == first_number else 0.4, n).astype(float)
+    return _pick(rng, _pool(column, schema), n)
+
+
+def _first_of(schema: LeadSchema, kind: str) -> Feature | None:
+    listed = [schema.feature(n) for n in (*schema.list_columns, *schema.channels)]
+    return next((f for f in [*listed, *schema.features] if f.type == kind), None)
+
+
+def _leads(rng: np.random.Generator, schema: LeadSchema, batches: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     n = FIRST_BATCH_LEADS + SECOND_BATCH_LEADS
-    first = pd.Timestamp("2021-11-01") + pd.to_timedelta(rng.uniform(0, 91, FIRST_BATCH_LEADS), unit="D")
-    second = pd.Timestamp("2022-02-01") + pd.to_timedelta(rng.uniform(0, 14, SECOND_BATCH_LEADS), unit="D")
-    created = pd.Series(np.concatenate([first.values, second.values])).dt.floor("s")
+    number, flag = _first_of(schema, "number"), _first_of(schema, "flag")
     frame = pd.DataFrame({
         "lead_id": [hashlib.sha256(f"seed-lead-{i}".encode()).hexdigest()[:16] for i in range(n)],
         "batch_id": [1] * FIRST_BATCH_LEADS + [2] * SECOND_BATCH_LEADS,
         "row_number": list(range(1, FIRST_BATCH_LEADS + 1)) + list(range(1, SECOND_BATCH_LEADS + 1)),
-        "created_date": created,
-        "city_mapped": _cities(rng, n),
-        "first_platform_c": _pick(rng, PLATFORMS, n),
-        "first_utm_medium_c": _pick(rng, MEDIUMS, n),
-        "first_utm_source_c": _pick(rng, SOURCES, n),
-        "total_leads_droppped": rng.poisson(1.6, n).astype(float),
-        "referred_lead": (rng.uniform(size=n) < 0.08).astype(float),
     })
-    logit = (frame["first_utm_source_c"].map(SOURCE_EFFECT) + 1.8 * frame["referred_lead"]
-             - 0.25 * frame["total_leads_droppped"] + rng.normal(0, 0.9, n) + 0.3)
-    true_score = 1 / (1 + np.exp(-logit.to_numpy()))
-    labelled = frame["created_date"] < LABELLED_BEFORE
+    for column in schema.raw_columns:
+        frame[column.db_name] = _raw_values(rng, column, schema, n, number.name if number else None)
+    channel = schema.raw(schema.feature(schema.channels[0]).sources[0])
+    levels = [name for name, _ in _pool(channel, schema)]
+    effects = dict(zip(levels, FIRST_CHANNEL_EFFECTS * 3, strict=False))
+    logit = frame[channel.db_name].map(effects).fillna(0.0) + rng.normal(0, 0.9, n) + 0.3
+    if flag is not None:
+        logit += 1.8 * frame[schema.raw(flag.name).db_name]
+    if number is not None:
+        logit -= 0.25 * frame[schema.raw(number.name).db_name]
+    true_score = 1 / (1 + np.exp(-logit.to_numpy(dtype=float)))
+    labelled = _created(schema, frame, batches) < LABELLED_BEFORE if schema.has_time else \
+        pd.Series(np.arange(n) < LABELLED_ROWS_WITHOUT_TIME)
     outcome = (rng.uniform(size=n) < true_score).astype(int)
-    frame["app_complete_flag"] = pd.Series(outcome, dtype="Int64").where(labelled)
-    frame["label_batch_id"] = pd.Series(3, index=frame.index, dtype="Int64").where(labelled)
-    frame["label_recorded_at"] = pd.Series(pd.Timestamp(now - timedelta(days=1)), index=frame.index).where(labelled)
+    frame[schema.label.db_name] = pd.Series(outcome, dtype="Int64").where(labelled.to_numpy())
+    frame["label_batch_id"] = pd.Series(3, index=frame.index, dtype="Int64").where(labelled.to_numpy())
+    recorded = batches.loc[2, "started_at"]
+    frame["label_recorded_at"] = pd.Series(recorded, index=frame.index).where(labelled.to_numpy())
     return frame, true_score
 
 
-def _cities(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Tier 1 about half the leads, tier 2 a fifth, the rest tier 3 or no city (as in the real data)."""
-    by_tier = {t: sorted(c for c, tier in CITY_TIER.items() if tier == t) for t in (1.0, 2.0)}
-    pools = [by_tier[1.0], by_tier[2.0], ["raipur", "varanasi", "salem", "jammu"], [None]]
-    pool_of_lead = rng.choice(4, size=n, p=[0.5, 0.18, 0.28, 0.04])
-    return np.array([rng.choice(pools[p]) if pools[p] != [None] else None for p in pool_of_lead], dtype=object)
+def _created(schema: LeadSchema, leads: pd.DataFrame, batches: pd.DataFrame) -> pd.Series:
+    """lead_scores.created_date: the created value, else the ingest batch's start."""
+    if schema.has_time:
+        return pd.to_datetime(leads[schema.raw(schema.created_column).db_name])
+    return leads["batch_id"].map(batches.set_index("batch_id")["started_at"]).astype("datetime64[ns]")
 
 
-def _tier(city: object) -> int:
-    return int(CITY_TIER.get(city, 3.0)) if isinstance(city, str) else 3
+# ---- scores -----------------------------------------------------------------------------------
+
+def _feature_value(feature: Feature, schema: LeadSchema, leads: pd.DataFrame) -> pd.Series:
+    """A copied feature as lead_scores stores it: raw text, the looked-up value, or the number."""
+    raw = [leads[schema.raw(s).db_name] for s in feature.sources if s != schema.created_column]
+    if feature.type == "lookup":
+        looked = raw[0].map(lambda v: feature.lookup.get(str(v).strip().lower(), feature.default)
+                            if isinstance(v, str) else feature.default)
+        return looked.astype(float) if feature.numeric else looked
+    if feature.type == "sum":
+        return sum(r.fillna(0.0) for r in raw)
+    if feature.type in ("hour", "weekday"):
+        created = pd.to_datetime(leads[schema.raw(schema.created_column).db_name])
+        return (created.dt.hour if feature.type == "hour" else created.dt.weekday).astype(float)
+    return raw[0]
 
 
 def _grade(score: float) -> str:
     return next((g for g, lo in CUTOFFS.items() if score >= lo), "D")
 
 
-def _reasons(lead: pd.Series) -> tuple[list[str], list[str]]:
+def _reasons(schema: LeadSchema, copied: pd.DataFrame, effects: pd.Series, i: int) -> tuple[list[str], list[str]]:
     plus, minus = [], []
-    if lead["referred_lead"] == 1:
-        plus.append("referred by a student")
-    if SOURCE_EFFECT[lead["first_utm_source_c"]] > 0:
-        plus.append(f"came from source {lead['first_utm_source_c']}")
-    else:
-        minus.append(f"came from source {lead['first_utm_source_c']}")
-    if lead["total_leads_droppped"] >= 3:
-        minus.append(f"dropped {int(lead['total_leads_droppped'])} earlier enquiries")
-    (plus if _tier(lead["city_mapped"]) == 1 else minus).append(f"lives in a tier-{_tier(lead['city_mapped'])} city")
-    plus.append(f"first visited on platform {lead['first_platform_c']}")
+    for feature in schema.score_copy_features():
+        value = copied[feature.key].iloc[i]
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        if feature.name == schema.channels[0]:
+            (plus if effects.iloc[i] > 0 else minus).append(feature.describe(value))
+        elif feature.type == "flag":
+            if value == 1:
+                plus.append(feature.describe(value))
+        elif feature.type == "lookup":
+            first = next(iter(feature.lookup.values()), None)
+            (plus if str(value) == str(first) or _same_number(value, first) else minus).append(feature.describe(value))
+        else:
+            plus.append(feature.describe(value))
     return plus, minus
 
 
-def _score_rows(leads: pd.DataFrame, score: np.ndarray, run_id: int, version: str, scored_at: datetime) -> pd.DataFrame:
-    reasons = [_reasons(row) for _, row in leads.iterrows()]
+def _same_number(value: object, other: object) -> bool:
+    try:
+        return float(value) == float(other)
+    except (TypeError, ValueError):
+        return False
+
+
+def _score_rows(schema: LeadSchema, leads: pd.DataFrame, created: pd.Series, score: np.ndarray, run_id: int,
+                version: str, scored_at: datetime) -> pd.DataFrame:
+    copied = pd.DataFrame({f.key: _feature_value(f, schema, leads).to_numpy() for f in schema.score_copy_features()})
+    channel = schema.raw(schema.feature(schema.channels[0]).sources[0])
+    effects = leads[channel.db_name].map(dict(zip([n for n, _ in _pool(channel, schema)], FIRST_CHANNEL_EFFECTS * 3,
+                                                  strict=False))).fillna(0.0)
+    reasons = [_reasons(schema, copied, effects, i) for i in range(len(leads))]
     return pd.DataFrame({
         "run_id": run_id, "lead_id": leads["lead_id"].to_numpy(), "model_version": version, "score": score,
         "grade": [_grade(s) for s in score],
@@ -152,19 +255,20 @@ def _score_rows(leads: pd.DataFrame, score: np.ndarray, run_id: int, version: st
         "predicted": (score >= THRESHOLD).astype(int),
         "reasons_positive": [json.dumps(p) for p, _ in reasons],
         "reasons_negative": [json.dumps(m) for _, m in reasons],
-        "created_date": leads["created_date"].to_numpy(), "city_tier": leads["city_mapped"].map(_tier).to_numpy(),
-        "first_platform_c": leads["first_platform_c"].to_numpy(), "first_utm_medium_c": leads["first_utm_medium_c"].to_numpy(),
-        "first_utm_source_c": leads["first_utm_source_c"].to_numpy(), "referred_lead": leads["referred_lead"].astype(int).to_numpy(),
+        "created_date": created.to_numpy(),
+        **{key: copied[key].to_numpy() for key in copied.columns},
         "scored_at": pd.Timestamp(scored_at),
     })
 
 
-def _scores(rng: np.random.Generator, leads: pd.DataFrame, true_score: np.ndarray, now: datetime) -> pd.DataFrame:
+def _scores(rng: np.random.Generator, schema: LeadSchema, leads: pd.DataFrame, true_score: np.ndarray,
+            batches: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    created = _created(schema, leads, batches)
     old_leads = leads.iloc[:FIRST_BATCH_LEADS]
     old_score = np.clip(true_score[:FIRST_BATCH_LEADS] + rng.normal(0, 0.06, FIRST_BATCH_LEADS), 0.001, 0.999)
-    run1 = _score_rows(old_leads, old_score, 1, "1", now - timedelta(days=3))
+    run1 = _score_rows(schema, old_leads, created.iloc[:FIRST_BATCH_LEADS], old_score, 1, "1", now - timedelta(days=3))
     run1["previous_score"], run1["trend"], run1["is_current"] = np.nan, None, False
-    run2 = _score_rows(leads, np.round(true_score, 6), 2, "2", now - timedelta(hours=2))
+    run2 = _score_rows(schema, leads, created, np.round(true_score, 6), 2, "2", now - timedelta(hours=2))
     previous = np.concatenate([old_score, np.full(SECOND_BATCH_LEADS, np.nan)])
     change = run2["score"].to_numpy() - previous
     run2["previous_score"] = previous
@@ -174,28 +278,49 @@ def _scores(rng: np.random.Generator, leads: pd.DataFrame, true_score: np.ndarra
     return pd.concat([run1, run2], ignore_index=True)
 
 
-def _batches(now: datetime, leads: pd.DataFrame) -> pd.DataFrame:
-    labels = int(leads["app_complete_flag"].notna().sum())
+# ---- pipeline tables --------------------------------------------------------------------------
+
+def _batches(now: datetime) -> pd.DataFrame:
     return pd.DataFrame({
         "batch_id": [1, 2, 3],
         "file_name": ["leads_2022-01.csv", "leads_2022-02.csv", "outcomes_2022-02.csv"],
         "sha256": [hashlib.sha256(f"file-{i}".encode()).hexdigest() for i in range(3)],
-        "rows_in": [FIRST_BATCH_LEADS + 6 + 9, SECOND_BATCH_LEADS + 2 + 4, labels + 1],
-        "loaded": [FIRST_BATCH_LEADS, SECOND_BATCH_LEADS, 0], "duplicate": [6, 2, labels], "rejected": [9, 4, 1],
-        "labels_recorded": [0, 0, labels],
+        "rows_in": [FIRST_BATCH_LEADS + 6 + 9, SECOND_BATCH_LEADS + 2 + 4, 1],
+        "loaded": [FIRST_BATCH_LEADS, SECOND_BATCH_LEADS, 0], "duplicate": [6, 2, 0], "rejected": [9, 4, 1],
+        "labels_recorded": [0, 0, 0],
         "started_at": [pd.Timestamp(now - timedelta(days=d)) for d in (5, 4, 1)],
         "finished_at": [pd.Timestamp(now - timedelta(days=d) + timedelta(seconds=3)) for d in (5, 4, 1)],
     })
 
 
-def _rejected() -> pd.DataFrame:
-    rows = [(batch, number) for batch, count in ((1, 9), (2, 4), (3, 1)) for number in range(1, count + 1)]
+def _with_label_counts(batches: pd.DataFrame, leads: pd.DataFrame, schema: LeadSchema) -> pd.DataFrame:
+    labels = int(leads[schema.label.db_name].notna().sum())
+    out = batches.copy()
+    out.loc[2, ["rows_in", "duplicate", "labels_recorded"]] = [labels + 1, labels, labels]
+    return out
+
+
+def rejection_reasons(schema: LeadSchema) -> tuple[str, ...]:
+    """Reason texts named after the schema's own columns."""
+    required = next((c.name for c in schema.raw_columns if c.required and c.kind == "text"), schema.raw_columns[0].name)
+    number = next((c.name for c in schema.raw_columns if c.kind == "number"), schema.raw_columns[0].name)
+    flag = next((c for c in schema.raw_columns if c.kind == "flag"), None)
+    flag_reason = f"{flag.name} must be {' or '.join((*flag.no, *flag.yes))}: 'maybe'" if flag else \
+        f"{number} must be a number, got 'n/a'"
+    return (f"{number} must be a number, got 'abc'", f"{required} is empty", flag_reason,
+            f"row has 12 fields, expected {len(schema.file_columns())}")
+
+
+def _rejected(schema: LeadSchema) -> pd.DataFrame:
+    reasons = rejection_reasons(schema)
+    number = next((c.name for c in schema.raw_columns if c.kind == "number"), schema.raw_columns[0].name)
+    required = next((c.name for c in schema.raw_columns if c.required and c.kind == "text"), schema.raw_columns[0].name)
+    rows = [(batch, number_) for batch, count in ((1, 9), (2, 4), (3, 1)) for number_ in range(1, count + 1)]
     return pd.DataFrame({
         "batch_id": [b for b, _ in rows],
         "row_number": [n * 7 for _, n in rows],
-        "raw_row": [json.dumps({"created_date": "2022-13-45 10:00:00", "first_platform_c": "", "row": n})
-                    for _, n in rows],
-        "reason": [REJECTION_REASONS[(b + n) % len(REJECTION_REASONS)] for b, n in rows],
+        "raw_row": [json.dumps({number: "abc", required: "", "row": n}) for _, n in rows],
+        "reason": [reasons[(b + n) % len(reasons)] for b, n in rows],
     })
 
 
@@ -213,7 +338,24 @@ def _runs(now: datetime) -> pd.DataFrame:
     })
 
 
-def _metrics(auc: float, precision: float, recall: float, champion: tuple[str, float] | None) -> str:
+# ---- models and drift -------------------------------------------------------------------------
+
+def holdout_method(schema: LeadSchema) -> str:
+    """The holdout method text training writes for this schema."""
+    if schema.created_column:
+        return "newest 20% by created time"
+    if schema.order_column:
+        return f"newest 20% by {schema.order_column}"
+    return "stratified random 20% (seed 7)"
+
+
+def leakage_lines(schema: LeadSchema) -> list[str]:
+    """One leakage warning as training writes it, naming a feature of the schema."""
+    return [f"possible leakage: {schema.features[-1].name} alone separates the outcomes (AUC 0.97)"]
+
+
+def _metrics(auc: float, precision: float, recall: float, champion: tuple[str, float] | None,
+             extra: dict | None = None) -> str:
     """The shape core.model / core.registry write (holdout metrics, counts, window, comparison)."""
     return json.dumps({
         "auc": auc, "pr_auc": auc - 0.02, "precision": precision, "recall": recall,
@@ -224,6 +366,7 @@ def _metrics(auc: float, precision: float, recall: float, champion: tuple[str, f
                    "data_end": "2022-02-14 23:58:00"},
         "comparison": {"champion_version": champion[0] if champion else None,
                        "champion_auc": champion[1] if champion else None, "challenger_auc": auc},
+        **(extra or {}),
     })
 
 
@@ -233,11 +376,18 @@ CHAMPION_CURVES = {
     "calibration": {"predicted": [0.1, 0.3, 0.5, 0.7, 0.9], "observed": [0.12, 0.28, 0.52, 0.69, 0.88]},
     "confusion_matrix": {"labels": [0, 1], "matrix": [[1012, 491], [301, 1216]]},
 }
-CHAMPION_IMPORTANCE = {"first_utm_source_c": 0.412, "referred_lead": 0.2335, "total_leads_droppped": 0.1802,
-                       "city_tier": 0.096, "first_platform_c": 0.0713, "created_hour": 0.02}
+IMPORTANCES = (0.412, 0.2335, 0.1802, 0.096, 0.0713, 0.02)
 
 
-def _models(now: datetime) -> pd.DataFrame:
+def champion_importance(schema: LeadSchema) -> dict[str, float]:
+    """Feature importance of the champion, keyed by the schema's feature keys (as training writes it)."""
+    keys = [f.key for f in schema.score_copy_features()] + [f.key for f in schema.features]
+    return dict(zip(list(dict.fromkeys(keys)), IMPORTANCES, strict=False))
+
+
+def _models(schema: LeadSchema, now: datetime) -> pd.DataFrame:
+    v2_extra = {"bars": BARS_V2, "leakage": leakage_lines(schema), "holdout_method": holdout_method(schema),
+                "recall_interval": RECALL_INTERVAL_V2}
     return pd.DataFrame({
         "model_name": "lead-scoring-l2ac", "version": ["1", "2", "3"],
         "mlflow_run_id": ["0a1b2c3d4e5f60718293a4b5c6d7e8f9", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "1234abcd5678ef901234abcd5678ef90"],
@@ -246,30 +396,33 @@ def _models(now: datetime) -> pd.DataFrame:
         "decision_reason": ["first champion: clears AUC > 0.75, precision > 0.65, recall > 0.75",
                             "promoted: AUC 0.801 beats the champion's 0.783 on the same holdout",
                             "not promoted: precision 0.612 is below the bar 0.65"],
-        "metrics_json": [_metrics(0.783, 0.671, 0.781, None), _metrics(0.801, 0.712, 0.802, ("1", 0.783)),
+        "metrics_json": [_metrics(0.783, 0.671, 0.781, None), _metrics(0.801, 0.712, 0.802, ("1", 0.783), v2_extra),
                          _metrics(0.79, 0.612, 0.83, ("2", 0.801))],
         "threshold": [0.47, THRESHOLD, 0.41],
         "grade_cutoffs_json": json.dumps(CUTOFFS),
         "curves_json": [None, json.dumps(CHAMPION_CURVES), None],
-        "feature_importance_json": [None, json.dumps(CHAMPION_IMPORTANCE), None],
+        "feature_importance_json": [None, json.dumps(champion_importance(schema)), None],
     })
 
 
-def _column_scores(drifted: set[str]) -> str:
-    columns = ("first_platform_c", "first_utm_medium_c", "first_utm_source_c", "city_tier", "referred_lead",
-               "total_leads_droppped")
-    return json.dumps([{"column": c, "method": "chi-square p_value" if c != "total_leads_droppped" else
-                        "Wasserstein distance (normed)", "score": 0.001 if c in drifted else 0.42,
-                        "threshold": 0.05, "drifted": c in drifted} for c in columns])
+def _drift_columns(schema: LeadSchema) -> tuple[str, ...]:
+    keys = [f.key for f in schema.score_copy_features()] + [f.key for f in schema.features if f.type == "number"]
+    return tuple(list(dict.fromkeys(keys))[:6])
 
 
-def _drift(now: datetime) -> pd.DataFrame:
+def _column_scores(columns: tuple[str, ...], drifted: set[str]) -> str:
+    return json.dumps([{"column": c, "method": "chi-square p_value" if i < 4 else "Wasserstein distance (normed)",
+                        "score": 0.001 if c in drifted else 0.42, "threshold": 0.05, "drifted": c in drifted}
+                       for i, c in enumerate(columns)])
+
+
+def _drift(now: datetime, columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({
         "run_id": [1, 2], "created_at": [pd.Timestamp(now - timedelta(days=3)), pd.Timestamp(now - timedelta(hours=2))],
         "rows_current": [FIRST_BATCH_LEADS, FIRST_BATCH_LEADS + SECOND_BATCH_LEADS], "rows_reference": [5000, 5000],
         "share_drifted_columns": [1 / 6, 3 / 6], "dataset_drift": [False, True],
         "predicted_positive_share": [0.47, 0.58], "reference_positive_share": [0.5, 0.5],
-        "column_scores": [_column_scores({"first_platform_c"}),
-                          _column_scores({"first_platform_c", "first_utm_medium_c", "city_tier"})],
+        "column_scores": [_column_scores(columns, {columns[2]}),
+                          _column_scores(columns, {columns[2], columns[1], columns[3]})],
         "snapshot_json": json.dumps({"note": "seeded rows: not an Evidently snapshot"}),
     })

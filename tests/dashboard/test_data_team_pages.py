@@ -11,8 +11,17 @@ import pytest
 from sqlalchemy import text
 
 from core.store import make_engine
+from dashboard.schema_view import view_of
 from tests.dashboard.reading import assert_clean, charts, metrics
-from tests.dashboard.seed import CHAMPION_CURVES, CHAMPION_IMPORTANCE, Seeded
+from tests.dashboard.seed import (
+    BARS_V2,
+    CHAMPION_CURVES,
+    RECALL_INTERVAL_V2,
+    Seeded,
+    champion_importance,
+    holdout_method,
+    leakage_lines,
+)
 
 
 def test_model_page_shows_the_champion_and_its_holdout_evaluation(seeded: Seeded, open_page) -> None:
@@ -31,7 +40,33 @@ def test_model_page_shows_the_champion_and_its_holdout_evaluation(seeded: Seeded
     assert figures["pr_chart"]["data"][0]["y"] == CHAMPION_CURVES["pr"]["precision"]
     assert figures["calibration_chart"]["data"][0]["y"] == CHAMPION_CURVES["calibration"]["observed"]
     importance = figures["importance_chart"]["data"][0]
-    assert dict(zip(importance["y"], importance["x"], strict=True)) == CHAMPION_IMPORTANCE
+    labels = dict(view_of(seeded.schema).feature_labels)
+    assert dict(zip(importance["y"], importance["x"], strict=True)) == \
+        {labels[k]: v for k, v in champion_importance(seeded.schema).items()}
+    assert "UTM source" in importance["y"] and "first_utm_source_c" not in importance["y"]
+
+
+def test_model_page_shows_the_versions_bars_expected_recall_holdout_and_leakage(seeded: Seeded, open_page) -> None:
+    at = open_page("model")
+
+    assert_clean(at)
+    assert at.metric[0].proto.delta == f"{0.801 - BARS_V2['auc']:+.3f} vs bar {BARS_V2['auc']}"
+    assert at.metric[1].proto.delta == f"{0.712 - BARS_V2['precision']:+.3f} vs bar {BARS_V2['precision']}"
+    text = " ".join(m.value for m in at.markdown)
+    low, high = RECALL_INTERVAL_V2
+    assert f"Expected recall on new leads** {low:.3f}-{high:.3f}" in text
+    assert f"holdout: {holdout_method(seeded.schema)}" in text
+    assert [w.value for w in at.warning] == leakage_lines(seeded.schema)
+    lines = [s["text"] for s in charts(at)["versions_chart"]["layout"]["annotations"]]
+    assert lines == ["AUC / recall bar 0.76", "precision bar 0.66"]
+
+    at.selectbox(key="version").set_value("1")  # an older version: no bars, interval, method or leakage stored
+    at.run()
+    assert_clean(at)
+    assert at.metric[0].proto.delta == "+0.033 vs bar 0.75"
+    assert not at.warning
+    text = " ".join(m.value for m in at.markdown)
+    assert "Expected recall" not in text and "the most recent leads, from 2022-01-05 10:12:00" in text
 
 
 def test_model_history_says_which_versions_were_promoted_and_why(seeded: Seeded, open_page) -> None:
@@ -73,7 +108,7 @@ def test_drift_page_history_and_columns_of_a_chosen_run(seeded: Seeded, open_pag
     at.selectbox(key="drift_run").set_value(1)
     at.run()
     columns = at.dataframe[1].value
-    assert list(columns.loc[columns["drifted"], "column"]) == ["first_platform_c"]
+    assert list(columns.loc[columns["drifted"], "column"]) == ["Platform"]  # the schema's label of the feature
     assert metrics(at)["Dataset drift"] == "no"
 
 
@@ -140,4 +175,4 @@ def test_rejected_rows_of_one_batch(seeded: Seeded, open_page) -> None:
     rows = at.dataframe[1].value
     assert len(rows) == 4 and set(rows["batch_id"]) == {2}
     assert set(rows["reason"]) <= set(seeded.rejected["reason"])
-    assert json.loads(rows["raw_row"].iloc[0])["created_date"] == "2022-13-45 10:00:00"
+    assert json.loads(rows["raw_row"].iloc[0])["total_leads_droppped"] == "abc"

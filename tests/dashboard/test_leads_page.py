@@ -11,7 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import store
+from core.lead_schema import load_schema
 from dashboard import lead_list, queries
+from dashboard.schema_view import view_of
 from tests.dashboard.reading import assert_clean, charts, metrics
 from tests.dashboard.seed import Seeded, ensure_run_partitions
 
@@ -45,8 +47,8 @@ def test_list_shows_every_current_lead_best_first(seeded: Seeded, open_page) -> 
 def test_filters_narrow_the_list_in_sql(seeded: Seeded, open_page) -> None:
     at = open_page("leads")
     at.multiselect(key="grades").set_value(["A", "B"])
-    at.multiselect(key="tiers").set_value([2])
-    at.multiselect(key="sources").set_value(["Level2", "Level16", "Level7"])
+    at.multiselect(key="filter_city_tier").set_value([2.0])
+    at.multiselect(key="filter_first_utm_source_c").set_value(["Level2", "Level16", "Level7"])
     at.run()
 
     assert_clean(at)
@@ -124,7 +126,7 @@ def test_lead_detail_shows_all_reasons_and_history(seeded: Seeded, open_page) ->
     assert shown["Score"] == f"{rescored['score']:.3f}"
     assert shown["Grade"] == rescored["grade"]
     flag = seeded.leads.set_index("lead_id").loc[rescored["lead_id"], "app_complete_flag"]
-    assert shown["Outcome"] == ("not known yet" if pd.isna(flag) else ("applied" if flag == 1 else "did not apply"))
+    assert shown["Outcome"] == ("not known yet" if pd.isna(flag) else ("converted" if flag == 1 else "not converted"))
     text = " ".join(m.value for m in at.markdown)
     for reason in json.loads(rescored["reasons_positive"]) + json.loads(rescored["reasons_negative"]):
         assert reason in text
@@ -144,15 +146,19 @@ def test_unknown_lead_id_is_a_warning_not_a_traceback(seeded: Seeded, open_page)
 
 
 def test_export_is_the_filtered_list_capped_by_the_query(seeded: Seeded, seeded_engine, open_page) -> None:
-    filters = queries.LeadFilters(grades=("A",), city_tiers=(1, 2))
-    exported = pd.read_csv(io.BytesIO(lead_list.csv_bytes(queries.export_leads(seeded_engine, filters))))
+    view = view_of(seeded.schema)
+    filters = queries.LeadFilters(grades=("A",), picks=queries.pick(city_tier=(1.0, 2.0)))
+    exported = pd.read_csv(io.BytesIO(lead_list.csv_bytes(queries.export_leads(seeded_engine, view, filters), view)))
     current = seeded.current
     expected = best_first(current[(current["grade"] == "A") & current["city_tier"].isin([1, 2])])
-    assert list(exported["lead_id"]) == list(expected["lead_id"])
+    assert list(exported["Lead"]) == list(expected["lead_id"])
     first = expected.iloc[0]
-    assert exported.loc[0, "reasons_positive"] == " | ".join(json.loads(first["reasons_positive"]))
-    assert list(exported.columns[:4]) == ["rank", "lead_id", "grade", "score"]
-    assert len(queries.export_leads(seeded_engine, queries.LeadFilters(), max_rows=7)) == 7
+    assert exported.loc[0, "Reasons for"] == " | ".join(json.loads(first["reasons_positive"]))
+    assert list(exported.columns) == ["Rank", "Lead", "Grade", "Score", "Created", "UTM source", "UTM medium",
+                                      "Platform", "City tier", "Referred", "Trend", "Previous score", "Reasons for",
+                                      "Reasons against"]
+    assert set(exported["City tier"]) <= {1, 2} and set(exported["Referred"]) <= {"yes", "no"}
+    assert len(queries.export_leads(seeded_engine, view, queries.LeadFilters(), max_rows=7)) == 7
 
     at = open_page("leads")
     at.multiselect(key="grades").set_value(["A"])
@@ -164,24 +170,25 @@ def test_export_is_the_filtered_list_capped_by_the_query(seeded: Seeded, seeded_
 def test_export_defuses_spreadsheet_formulas() -> None:
     rows = pd.DataFrame([{
         "rank": 1, "lead_id": "=HYPERLINK(\"http://x\")", "grade": "A", "score": 0.9,
-        "created_date": pd.Timestamp("2022-01-01"), "city_tier": 1, "first_platform_c": "+cmd",
-        "first_utm_medium_c": "Level0", "first_utm_source_c": "@SUM(A1)", "trend": None, "previous_score": None,
-        "reasons_positive": json.dumps(["-2 earlier enquiries"]), "reasons_negative": "[]",
+        "created_date": pd.Timestamp("2022-01-01"), "city_tier": 1.0, "first_platform_c": "+cmd",
+        "first_utm_medium_c": "Level0", "first_utm_source_c": "@SUM(A1)", "referred_lead": 0.0, "trend": None,
+        "previous_score": None, "reasons_positive": json.dumps(["-2 earlier enquiries"]), "reasons_negative": "[]",
     }])
-    exported = pd.read_csv(io.BytesIO(lead_list.csv_bytes(rows)), keep_default_na=False)
-    assert exported.loc[0, "lead_id"].startswith("'=")
-    assert exported.loc[0, "platform"] == "'+cmd"
-    assert exported.loc[0, "utm_source"] == "'@SUM(A1)"
-    assert exported.loc[0, "reasons_positive"] == "'-2 earlier enquiries"
-    assert exported.loc[0, "trend"] == "new"
+    exported = pd.read_csv(io.BytesIO(lead_list.csv_bytes(rows, view_of(load_schema()))), keep_default_na=False)
+    assert exported.loc[0, "Lead"].startswith("'=")
+    assert exported.loc[0, "Platform"] == "'+cmd"
+    assert exported.loc[0, "UTM source"] == "'@SUM(A1)"
+    assert exported.loc[0, "Reasons for"] == "'-2 earlier enquiries"
+    assert exported.loc[0, "Trend"] == "new"
 
 
 def test_grade_filtered_pages_in_both_score_orders(seeded: Seeded, seeded_engine) -> None:
     current = seeded.current[seeded.current["grade"].isin(["B", "C"]) & (seeded.current["city_tier"] != 2)]
-    filters = queries.LeadFilters(grades=("C", "B", "C"), city_tiers=(1, 3))
+    filters = queries.LeadFilters(grades=("C", "B", "C"), picks=queries.pick(city_tier=(1.0, 3.0)))
+    view = view_of(seeded.schema)
     for sort, ascending in (("Score, best first", False), ("Score, lowest first", True)):
         expected = current.sort_values(["score", "lead_id"], ascending=[ascending, True])
-        page = queries.lead_page(seeded_engine, filters, sort, limit=20, offset=40)
+        page = queries.lead_page(seeded_engine, view, filters, sort, limit=20, offset=40)
         assert list(page["lead_id"]) == list(expected["lead_id"].iloc[40:60])
     assert sum(queries.grade_counts(seeded_engine, filters).values()) == len(current)
 
@@ -199,11 +206,13 @@ def test_cached_counts_refresh_when_a_new_run_lands(seeded: Seeded, seeded_engin
 
 
 def test_filter_then_sort_plan_returns_the_same_pages(seeded: Seeded, seeded_engine) -> None:
-    filters = queries.LeadFilters(city_tiers=(1, 3), sources=("Level2", "Level0"))
+    filters = queries.LeadFilters(picks=queries.pick(city_tier=(1.0, 3.0), first_utm_source_c=("Level2", "Level0")))
+    view = view_of(seeded.schema)
     for sort in queries.SORTS:
         for offset in (0, 40):
-            by_index = queries.lead_page(seeded_engine, filters, sort, limit=20, offset=offset)
-            by_scan = queries.lead_page(seeded_engine, filters, sort, limit=20, offset=offset, selectivity=1e-6)
+            by_index = queries.lead_page(seeded_engine, view, filters, sort, limit=20, offset=offset)
+            by_scan = queries.lead_page(seeded_engine, view, filters, sort, limit=20, offset=offset,
+                                        selectivity=1e-6)
             assert list(by_scan["lead_id"]) == list(by_index["lead_id"]) and len(by_index) == 20
     assert queries._order(seeded_engine, "Score, best first", 50, 1e-6) != queries.SORTS["Score, best first"]
     assert queries._order(seeded_engine, "Score, best first", 50, 0.5) == queries.SORTS["Score, best first"]

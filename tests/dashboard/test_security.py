@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from dashboard import db, queries
+from dashboard.schema_view import view_of
 from tests.dashboard.reading import assert_clean, metrics
 from tests.dashboard.seed import Seeded
 
 ROLE_SQL = Path(__file__).resolve().parents[2] / "dashboard" / "sql" / "readonly_role.sql"
 HOSTILE = ("'", '"', "'; drop table leads; --", "Level2' OR '1'='1", "Level2\" OR 1=1 --", "%", "_%'",
            "\\'; DELETE FROM lead_scores; --", "ünïcödé 💥 ‮rtl", "NUL\x00byte", "A' UNION SELECT lead_id FROM leads --")
-LIST_FILTERS = [f.name for f in fields(queries.LeadFilters) if f.name in ("grades", "sources", "mediums", "platforms")]
+LIST_FILTERS = ["grades", "first_utm_source_c", "first_utm_medium_c", "first_platform_c"]
+
+
+def hostile_filters(field: str, values: tuple) -> queries.LeadFilters:
+    """The grade filter, or a pick filter of one of the schema's text channels."""
+    if field == "grades":
+        return queries.LeadFilters(grades=values)
+    return queries.LeadFilters(picks=queries.pick(**{field: values}))
 
 
 def row_counts(engine: Engine) -> dict[str, int]:
@@ -33,15 +40,17 @@ def row_counts(engine: Engine) -> dict[str, int]:
 def test_hostile_filter_values_match_nothing_and_change_nothing(seeded: Seeded, seeded_engine: Engine,
                                                                 field: str) -> None:
     before = row_counts(seeded_engine)
+    view = view_of(seeded.schema)
     for value in HOSTILE:
-        filters = queries.LeadFilters(**{field: (value,)})
+        filters = hostile_filters(field, (value,))
         where, params = queries._where_current(filters)
-        assert value not in where and "drop" not in where.lower()
+        assert where == queries._where_current(hostile_filters(field, ("x",)))[0]  # the value never shapes the SQL
+        assert "drop" not in where.lower() and "'" not in where
 
         assert queries.grade_counts(seeded_engine, filters) == {}
-        assert queries.lead_page(seeded_engine, filters).empty
-        assert queries.export_leads(seeded_engine, filters).empty
-        mixed = queries.LeadFilters(**{field: (value, "A" if field == "grades" else "Level2")})
+        assert queries.lead_page(seeded_engine, view, filters).empty
+        assert queries.export_leads(seeded_engine, view, filters).empty
+        mixed = hostile_filters(field, (value, "A" if field == "grades" else "Level2"))
         assert sum(queries.grade_counts(seeded_engine, mixed).values()) > 0  # the honest value still matches
 
     assert row_counts(seeded_engine) == before
@@ -51,16 +60,23 @@ def test_hostile_filter_values_match_nothing_and_change_nothing(seeded: Seeded, 
 def test_hostile_lead_ids_find_nothing(seeded: Seeded, seeded_engine: Engine) -> None:
     before = row_counts(seeded_engine)
     for value in HOSTILE:
-        assert queries.lead_current(seeded_engine, value).empty
+        assert queries.lead_current(seeded_engine, view_of(seeded.schema), value).empty
         assert queries.lead_history(seeded_engine, value).empty
     assert row_counts(seeded_engine) == before
 
 
-def test_sort_and_breakdown_only_take_whitelisted_keys(seeded: Seeded, seeded_engine: Engine) -> None:
+def test_sort_breakdown_and_columns_only_take_whitelisted_keys(seeded: Seeded, seeded_engine: Engine) -> None:
+    view = view_of(seeded.schema)
     with pytest.raises(KeyError):
-        queries.lead_page(seeded_engine, queries.LeadFilters(), sort="score; DROP TABLE leads")
-    with pytest.raises(KeyError):
-        queries.channel_summary(seeded_engine, "s.lead_id FROM leads; --", seeded.now.date(), seeded.now.date())
+        queries.lead_page(seeded_engine, view, queries.LeadFilters(), sort="score; DROP TABLE leads")
+    day = seeded.now.date()
+    with pytest.raises(ValueError, match="not a column identifier"):
+        queries.channel_summary(seeded_engine, seeded.outcome, "s.lead_id FROM leads; --", day, day)
+    with pytest.raises(ValueError, match="not a column identifier"):
+        queries.channel_summary(seeded_engine, 'x" = 1; --', "city_tier", day, day)
+    hostile = queries.LeadFilters(picks=(('grade" IS NOT NULL OR "x', ("A",)),))
+    with pytest.raises(ValueError, match="not a column identifier"):
+        queries.grade_counts(seeded_engine, hostile)
 
 
 def test_hostile_lead_id_typed_into_the_page(seeded: Seeded, seeded_engine: Engine, open_page) -> None:
@@ -96,7 +112,7 @@ def reader_url(seeded_postgres: Seeded, postgres_url: str) -> Iterator[str]:
 
 PAGE_FIGURES = {
     "leads": ("Leads matching", lambda s: f"{len(s.current):,}"),
-    "channels": ("Leads with a known outcome", lambda s: f"{s.leads['app_complete_flag'].notna().sum():,}"),
+    "channels": ("Leads with a known outcome", lambda s: f"{s.leads[s.outcome].notna().sum():,}"),
     "model": ("AUC", lambda s: "0.801"),
     "drift": ("Columns drifted", lambda s: "50.0%"),
     "pipeline": ("Rejected", lambda s: f"{s.batches['rejected'].sum():,}"),

@@ -1,4 +1,5 @@
-"""The real app in a real headless browser: every page opens on a seeded database, shows its numbers and no error.
+"""The real app in a real headless browser: every page opens on a seeded database, shows its numbers and no error,
+on the built-in CodePro schema and on the second example schema (its own labels, no CodePro column name).
 
 Screenshots go to a folder under the pytest tmp dir (and to /work/notes/screenshots/ when that folder exists).
 """
@@ -6,6 +7,7 @@ Screenshots go to a folder under the pytest tmp dir (and to /work/notes/screensh
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -13,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from core.lead_schema import load_schema
 from core.store import make_engine
 from tests.dashboard.seed import Seeded, seed_database
 
@@ -31,6 +35,7 @@ CHROMIUM = Path("/usr/lib/chromium/chromium-headless-shell")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 NOTES_SCREENSHOTS = Path("/work/notes/screenshots")
+EXAMPLE_SCHEMA = ROOT / "schemas" / "example_crm.yaml"
 ERROR_SELECTORS = ("[data-testid=stException]", "[data-testid=stAlertContentError]", "[role=dialog]")
 
 
@@ -93,12 +98,31 @@ def seeded_app(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """`streamlit run dashboard/app.py` on a free local port against a seeded SQLite database."""
     folder = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{folder / 'leadscore.db'}"
-    engine = make_engine(url)
+    engine = make_engine(url, schema=load_schema())
     seeded = seed_database(engine)
     _store_a_real_snapshot(engine)
     engine.dispose()
+    with _served(folder, url) as base:
+        yield base, seeded
+
+
+@pytest.fixture(scope="module")
+def example_app(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seeded]]:
+    """The app on a database written under schemas/example_crm.yaml (learnt from its schema_info)."""
+    folder = tmp_path_factory.mktemp("e2e-example")
+    url = f"sqlite:///{folder / 'leadscore.db'}"
+    schema = load_schema(EXAMPLE_SCHEMA)
+    engine = make_engine(url, schema=schema)
+    seeded = seed_database(engine, schema=schema)
+    engine.dispose()
+    with _served(folder, url) as base:
+        yield base, seeded
+
+
+@contextmanager
+def _served(folder: Path, url: str) -> Iterator[str]:
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "LEADSCORE_DASHBOARD_DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("LEADSCORE_DASHBOARD_DATABASE_URL", "LEADSCORE_SCHEMA")}
     env.update(LEADSCORE_DATABASE_URL=url, LEADSCORE_HOME=str(folder / "home"))
     command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -106,7 +130,7 @@ def seeded_app(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", process)
-        yield f"http://127.0.0.1:{port}", seeded
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -229,10 +253,50 @@ def _expected_metrics(name: str, seeded: Seeded) -> dict[str, str]:
     if name == "leads":
         return {"Leads matching": f"{len(current):,}", "Grade A": f"{(current['grade'] == 'A').sum():,}"}
     if name == "channels":
-        known = seeded.leads["app_complete_flag"].notna().sum()
+        known = seeded.leads[seeded.outcome].notna().sum()
         return {"Leads": f"{len(current):,}", "Leads with a known outcome": f"{known:,}"}
     if name == "model":
         return {"AUC": "0.801", "Precision": "0.712"}
     if name == "drift":
         return {"Columns drifted": "50.0%", "Dataset drift": "yes"}
     return {"Files ingested": "3", "Rejected": f"{int(seeded.batches['rejected'].sum()):,}"}
+
+
+EXAMPLE_LABELS = {"leads": ("Lead source", "Market"), "channels": ("Lead source", "Market"),
+                  "model": ("Lead source", "Market"), "drift": ("Lead source", "Market"), "pipeline": ()}
+
+
+def codepro_names() -> set[str]:
+    """Every column name of the built-in CodePro schema."""
+    schema = load_schema()
+    names = {schema.label.column, schema.id_column, schema.created_column}
+    names |= {c.name for c in schema.raw_columns} | {c.db_name for c in schema.raw_columns}
+    return {n for n in names | {f.name for f in schema.features} | {f.key for f in schema.features} if n}
+
+
+def _page_text(page) -> str:
+    """What the page shows: its text and the text drawn in its charts (SVG)."""
+    return page.evaluate("() => document.querySelector('[data-testid=stApp]').textContent")
+
+
+@pytest.mark.parametrize("case", PAGES, ids=[c.name for c in PAGES])
+def test_example_schema_page_in_a_real_browser(example_app, browser_page, screenshot_dir: Path,
+                                               case: PageCase) -> None:
+    base, seeded = example_app
+    page = browser_page
+
+    page.goto(f"{base}/{case.path}")
+    _settle(page, PageCase(case.name, case.path, case.title, 0 if case.name == "leads" else case.charts))
+    _screenshot(page, PageCase(f"example-{case.name}", case.path, case.title, case.charts), screenshot_dir)
+
+    for selector in ERROR_SELECTORS:
+        assert page.locator(selector).count() == 0, f"{case.name}: {selector} shown"
+    text = _page_text(page)
+    for label in EXAMPLE_LABELS[case.name]:
+        assert label in text, f"{case.name}: {label!r} not shown"
+    found = {n for n in codepro_names() if re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", text, re.I)}
+    assert found == set(), f"{case.name}: CodePro column names shown: {sorted(found)}"
+    if case.name in ("leads", "channels"):
+        assert "ingest dates" in text
+    expected = _expected_metrics(case.name, seeded)
+    assert {k: _metric_values(page).get(k) for k in expected} == expected
