@@ -231,3 +231,26 @@ def map_sums(frame: pd.DataFrame, schema: LeadSchema) -> pd.DataFrame:
     out = frame[[c for c in dict.fromkeys(kept) if c in frame.columns]].copy()
     sums = {f.key: sum_values(frame, schema, f).astype("int64") for f in schema.features if f.type == "sum"}
     return pd.concat([out, pd.DataFrame(sums, index=frame.index)], axis=1)
+
+
+# ---------------------------------------------------------------- reading the inputs from `leads`
+
+
+def quoted(name: str) -> str:
+    """A column name as an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def input_select_items(schema: LeadSchema, alias: str = "l") -> list[str]:
+    """SELECT items for the raw columns the model reads (alias.db_name), each sum added up in SQL under its key."""
+    items: list[str] = []
+    for feature in schema.features:
+        if feature.type == "sum":
+            members = " + ".join(f"COALESCE({alias}.{quoted(schema.raw(c).db_name)}, 0)" for c in feature.sources)
+            items.append(f"{members} AS {quoted(feature.key)}")
+        elif feature.type not in TIME_TYPES:
+            items.append(f"{alias}.{quoted(schema.raw(feature.sources[0]).db_name)}")
+    for name in (schema.created_column, schema.order_column):
+        if name is not None:
+            items.append(f"{alias}.{quoted(schema.raw(name).db_name)}")
+    return list(dict.fromkeys(items))

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from core import registry, store
 from core.config import Settings
+from core.features import input_select_items, quoted
 from core.lead_schema import LeadSchema
 from core.model import (
     Candidate,
@@ -52,31 +53,12 @@ class TrainingOutcome:
         ]
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def model_input_columns(schema: LeadSchema, alias: str = "l") -> list[str]:
-    """SELECT items for the raw columns the model reads (alias.db_name), each sum added up in SQL under its key."""
-    items: list[str] = []
-    for feature in schema.features:
-        if feature.type == "sum":
-            members = " + ".join(f"COALESCE({alias}.{_quoted(schema.raw(c).db_name)}, 0)" for c in feature.sources)
-            items.append(f"{members} AS {_quoted(feature.key)}")
-        elif feature.type not in ("hour", "weekday"):
-            items.append(f"{alias}.{_quoted(schema.raw(feature.sources[0]).db_name)}")
-    for name in (schema.created_column, schema.order_column):
-        if name is not None:
-            items.append(f"{alias}.{_quoted(schema.raw(name).db_name)}")
-    return list(dict.fromkeys(items))
-
-
 def labelled_leads_sql(schema: LeadSchema) -> str:
     """Labelled leads with the sums added up in the database (fewer columns to move), oldest first."""
-    label = _quoted(schema.label.db_name)
+    label = quoted(schema.label.db_name)
     position = [schema.raw(n).db_name for n in (schema.created_column, schema.order_column) if n]
-    order = ", ".join(f"l.{_quoted(c)}" for c in [*position[:1], store.LEAD_ID])
-    return (f"SELECT l.{store.LEAD_ID}, {', '.join(model_input_columns(schema))}, l.{label} FROM leads l "
+    order = ", ".join(f"l.{quoted(c)}" for c in [*position[:1], store.LEAD_ID])
+    return (f"SELECT l.{store.LEAD_ID}, {', '.join(input_select_items(schema))}, l.{label} FROM leads l "
             f"WHERE l.{label} IS NOT NULL ORDER BY {order}")
 
 
@@ -91,7 +73,7 @@ def load_labelled_leads(engine: Engine, schema: LeadSchema | None = None) -> pd.
 
 def label_counts(engine: Engine, schema: LeadSchema | None = None) -> tuple[int, int]:
     """(positives, negatives) among labelled leads: a cheap check before any training starts."""
-    label = _quoted((schema or store.engine_schema(engine)).label.db_name)
+    label = quoted((schema or store.engine_schema(engine)).label.db_name)
     counts = store.read_frame(engine, f"SELECT {label} AS label, COUNT(*) AS n FROM leads "
                                       f"WHERE {label} IS NOT NULL GROUP BY {label}")
     by_label = dict(zip(counts["label"].astype(int), counts["n"].astype(int), strict=True))
