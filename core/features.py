@@ -60,7 +60,7 @@ def number_values(frame: pd.DataFrame, schema: LeadSchema, column: RawColumn) ->
     values = raw_values(frame, column)
     if column.kind == "flag" and not pd.api.types.is_numeric_dtype(values):
         values = _flag_numbers(values, schema, column)
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy("float64")
+    numbers = np.asarray(pd.to_numeric(values, errors="coerce"), dtype="float64")
     if column.fill is not None:
         numbers = np.where(np.isnan(numbers), column.fill, numbers)
     return numbers

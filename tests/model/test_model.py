@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from core.errors import BadInputError
-from core.features import INTERACTION_GROUPS, OTHERS, interaction_sums
+from core.features import OTHERS, sum_values
+from core.lead_schema import load_schema
 from core.model import (
     LeadModel,
     check_label_counts,
@@ -20,7 +21,16 @@ from core.model import (
     holdout_metrics,
     train_candidate,
 )
-from core.schema import INTERACTION_COLUMNS, LABEL
+
+LABEL = "app_complete_flag"
+SCHEMA = load_schema()
+SUMS = [f for f in SCHEMA.features if f.type == "sum"]
+INTERACTION_GROUPS = [f.key for f in SUMS]
+INTERACTION_COLUMNS = [c for f in SUMS for c in f.sources]
+
+
+def interaction_sums(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({f.key: sum_values(raw, SCHEMA, f) for f in SUMS}, index=raw.index)
 
 
 def test_time_based_holdout_on_real_leads_clears_the_mission_bars(dev_candidate):

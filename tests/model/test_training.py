@@ -18,12 +18,15 @@ from sklearn.metrics import roc_auc_score
 from core import registry, store
 from core.errors import BadInputError, NoChampionError
 from core.ingest import ingest_file
+from core.lead_schema import load_schema
 from core.model import ModelConfig, train_candidate
 from core.registry import load_champion, promote
-from core.schema import INTERACTION_COLUMNS, LABEL
+from core.schema import INTERACTION_COLUMNS
 from core.training import compare_with_champion, load_labelled_leads, run_training
 from tests.model.conftest import DEV_FILE
 from tests.paths import PROJECT_ROOT
+
+LABEL = "app_complete_flag"
 
 
 def _versions(engine) -> pd.DataFrame:
@@ -212,7 +215,6 @@ def test_the_champion_is_judged_only_on_leads_it_never_saw(dev_candidate, dev_le
 
 
 def test_labelled_leads_read_the_same_on_sqlite_and_postgres(engine, tmp_path):
-    from core.features import INTERACTION_GROUPS, interaction_sums
     from core.synthetic import generate_leads, write_leads_csv
     from core.training import label_counts
 
@@ -224,5 +226,7 @@ def test_labelled_leads_read_the_same_on_sqlite_and_postgres(engine, tmp_path):
     stored = store.read_frame(engine, "SELECT count(*) AS n FROM leads")["n"][0]
     assert len(leads) == stored and leads["created_date"].is_monotonic_increasing
     assert label_counts(engine) == (int(leads[LABEL].sum()), int((leads[LABEL] == 0).sum()))
-    expected = interaction_sums(frame.drop_duplicates(subset=list(frame.columns.drop(LABEL)))).sum()
-    assert leads[list(INTERACTION_GROUPS)].sum().to_dict() == pytest.approx(expected.to_dict())
+    unique = frame.drop_duplicates(subset=list(frame.columns.drop(LABEL)))
+    sums = [f for f in load_schema().features if f.type == "sum"]
+    expected = {f.key: unique[list(f.sources)].fillna(0).to_numpy().sum() for f in sums}
+    assert leads[list(expected)].sum().to_dict() == pytest.approx(expected)
