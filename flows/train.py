@@ -95,12 +95,19 @@ def check_labels_before_starting() -> None:
         engine.dispose()
 
 
+def print_leakage_warnings(outcome: TrainingOutcome) -> None:
+    """The leakage warnings on the command's stdout too (the flow's prints go to Prefect's log on stderr)."""
+    for line in outcome.report.get("leakage", []):
+        print(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.train", description=__doc__)
     parser.add_argument("--feature-set", choices=["full", "course"], default="full",
                         help="full = every schema feature (default); course = without hour and weekday")
     args = parser.parse_args(argv)
-    return run_command(lambda: train_flow(args.feature_set), precheck=check_labels_before_starting)
+    return run_command(lambda: print_leakage_warnings(train_flow(args.feature_set)),
+                       precheck=check_labels_before_starting)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,15 @@ def test_model_versions_row_is_complete(settings, dev_engine):
     importance = json.loads(row["feature_importance_json"])
     assert sum(importance.values()) == pytest.approx(1.0) and "created_hour" in importance
     assert row["decision_reason"] == "clears the mission bars; no champion yet"
+    assert metrics["bars"] == {"auc": 0.75, "precision": 0.65, "recall": 0.75}
+    assert metrics["leakage"] == [] and metrics["holdout_method"] == "newest 20% by created_date"
+    low, high = metrics["recall_interval"]
+    assert 0.75 < low < metrics["recall"] < high
+    run = _client(settings).get_run(outcome.run_id)
+    assert run.data.tags["holdout"] == "newest 20% by created_date" and run.data.tags["leakage"] == "none"
+    assert (run.data.metrics["recall_low"], run.data.metrics["recall_high"]) == pytest.approx((low, high))
+    report = _client(settings).download_artifacts(outcome.run_id, "evaluation/report.json")
+    assert json.loads(Path(report).read_text())["recall_interval"] == [low, high]
 
 
 def test_shuffled_labels_are_registered_but_never_champion(settings, dev_engine):
