@@ -76,7 +76,9 @@ def stored_rows(frame: pd.DataFrame, schema: LeadSchema, batch_id: int) -> pd.Da
             text = values.astype(str).str.strip()
             out[column.db_name] = text.where(~text.isin(schema.na_values), None)
     if schema.label.column in frame.columns:
-        out[schema.label.db_name] = frame[schema.label.column].isin(schema.label.positive).astype("int16")
+        outcome = frame[schema.label.column].astype(str).str.strip()
+        known = ~outcome.isin(schema.na_values)
+        out[schema.label.db_name] = pd.array(np.where(known, outcome.isin(schema.label.positive), None), dtype="Int16")
     return out
 
 
