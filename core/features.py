@@ -180,9 +180,22 @@ def model_feature_frame(frame: pd.DataFrame, schema: LeadSchema, levels: dict[st
     by_key = {f.key: f for f in schema.features}
     columns = {}
     for key in keys:
-        values = feature_values(frame, schema, by_key[key])
-        columns[key] = level_codes(values, levels[key]) if key in levels else values
+        feature = by_key[key]
+        if feature.type == "category":
+            columns[key] = category_codes(frame, schema, feature, levels[key])
+        elif key in levels:
+            columns[key] = level_codes(feature_values(frame, schema, feature), levels[key])
+        else:
+            columns[key] = feature_values(frame, schema, feature)
     return pd.DataFrame(columns, index=frame.index)
+
+
+def category_codes(frame: pd.DataFrame, schema: LeadSchema, feature: Feature, levels: tuple[str, ...]) -> np.ndarray:
+    """Level codes of a category column in one pass over the rows (the code is found once per distinct value)."""
+    codes, texts = _text_uniques(raw_values(frame, schema.raw(feature.sources[0])), schema)
+    position = {level: i for i, level in enumerate(levels)}
+    table = np.array([position.get(t, len(levels)) for t in texts] + [len(levels)], dtype="int32")
+    return table[codes]
 
 
 def readable_feature_frame(matrix: pd.DataFrame, levels: dict[str, tuple[str, ...]]) -> pd.DataFrame:

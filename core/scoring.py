@@ -73,7 +73,7 @@ class ChunkScorer:
         matrix = self.model.features(chunk)
         scores = np.asarray(self.model.predict_features(matrix, threads=PREDICT_THREADS), dtype="float64")
         positive, negative = reason_sentences(self._contributions(matrix), self.model.readable(matrix), self.by_key)
-        return self._output_rows(chunk, scores, positive, negative)
+        return self._output_rows(chunk, matrix, scores, positive, negative)
 
     def _contributions(self, matrix: pd.DataFrame) -> np.ndarray:
         if self.reason_table is None and len(matrix) > REASON_SAMPLE_ROWS:
@@ -81,7 +81,8 @@ class ChunkScorer:
             self.reason_table = learn_reason_table(self.model.booster, sample, list(self.model.categorical_features))
         return lead_contributions(self.model.booster, self.reason_table, matrix)
 
-    def _output_rows(self, chunk: pd.DataFrame, scores: np.ndarray, positive: list[str], negative: list[str]) -> pd.DataFrame:
+    def _output_rows(self, chunk: pd.DataFrame, matrix: pd.DataFrame, scores: np.ndarray, positive: list[str],
+                     negative: list[str]) -> pd.DataFrame:
         previous = chunk["previous_score"].to_numpy("float64")
         rows = pd.DataFrame({
             "run_id": 0, LEAD_ID: chunk[LEAD_ID].to_numpy(), "model_version": self.model_version,
@@ -92,7 +93,8 @@ class ChunkScorer:
             "is_current": True, "created_date": chunk[created_column(self.schema)].to_numpy(),
         })
         for feature in self.schema.score_copy_features():  # the lead list's and channel pages' columns
-            rows[feature.key] = feature_values(chunk, self.schema, feature)
+            reuse = feature.numeric and feature.key in matrix.columns  # the same numbers the model read
+            rows[feature.key] = matrix[feature.key].to_numpy() if reuse else feature_values(chunk, self.schema, feature)
         rows["scored_at"] = self.now
         return rows[self.layout.names]
 
