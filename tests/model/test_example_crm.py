@@ -129,3 +129,29 @@ def test_reasons_and_scores_of_crm_leads_are_json_lists(sqlite_engine):
         crm.dispose()
     lists = scores["reasons_positive"].map(json.loads) + scores["reasons_negative"].map(json.loads)
     assert lists.map(len).between(1, 6).all()
+
+
+def test_champion_comparison_follows_the_order_column_and_takes_a_random_holdout_whole():
+    from core import registry
+    from core.model import holdout_start_from_param
+    from core.training import compare_with_champion
+
+    schema = crm_schema()
+    candidate = train_candidate(_as_stored(crm_leads(5_000, seed=7), schema), FAST, schema)
+    start = holdout_start_from_param(candidate.window["holdout_start"])
+    assert isinstance(start, float) and start == candidate.holdout["lead_number"].min()
+    same = compare_with_champion(candidate, registry.ChampionBaseline("1", candidate.evaluation_model, start))
+    assert same.promote and same.champion_auc == pytest.approx(same.challenger_auc)
+    late = candidate.holdout["lead_number"].quantile(0.5)
+    half = compare_with_champion(candidate, registry.ChampionBaseline("1", candidate.evaluation_model, late))
+    assert half.challenger_auc != pytest.approx(same.challenger_auc)
+    whole = compare_with_champion(candidate, registry.ChampionBaseline("1", candidate.evaluation_model, None))
+    assert whole.challenger_auc == pytest.approx(same.challenger_auc)
+
+
+def test_category_levels_are_capped_at_max_levels():
+    from core.features import learn_significant_levels
+
+    values = pd.Series([f"L{i}" for i in range(100)] * 3)
+    assert len(learn_significant_levels(values, 0.9)) == 90
+    assert learn_significant_levels(values, 0.9, max_levels=30) == tuple(sorted(values.unique(), key=list(values).index)[:30])
