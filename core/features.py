@@ -43,7 +43,8 @@ def raw_values(frame: pd.DataFrame, column: RawColumn) -> pd.Series:
 
 def _text_uniques(values: pd.Series, schema: LeadSchema) -> tuple[np.ndarray, list[str | None]]:
     """Codes of each value and its distinct texts (stripped; the schema's empty markers -> None)."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    text = values if pd.api.types.is_string_dtype(values) else values.astype(object)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)  # string columns factorize without a copy
     empty = set(schema.na_values)
     texts = [None if (t := str(u).strip()) in empty else t for u in uniques]
     return codes, texts
@@ -86,7 +87,8 @@ def _number_or_nan(text: str | None) -> float:
 def lookup_values(feature: Feature, values: pd.Series) -> np.ndarray:
     """The looked-up value of each source value (normalised strip + lower; unknown and missing -> default),
     computed once per distinct value: floats for a numeric lookup, texts otherwise."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    text = values if pd.api.types.is_string_dtype(values) else values.astype(object)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
     found = [feature.lookup.get(str(u).strip().lower(), feature.default) for u in uniques]
     table = [*found, feature.default]  # code -1 (missing) picks the default
     if feature.numeric:
