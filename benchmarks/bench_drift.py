@@ -9,26 +9,35 @@ import pandas as pd
 
 from benchmarks import harness
 from core.drift import build_drift_report, render_report_html
-from core.features import COURSE_SIGNIFICANT_LEVELS, INTERACTION_GROUPS, OTHERS
+from core.lead_schema import OTHERS, Feature, load_schema
 
 BUDGET_S = 30.0
 
 
 def scored_leads(rows: int, seed: int, shift: float) -> pd.DataFrame:
-    """Readable model inputs plus scores, shaped like the real leads; shift moves channels, hours and scores."""
+    """Readable model inputs of the built-in schema plus scores; shift moves channels, counts, hours and scores."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"city_tier": rng.choice([1.0, 2.0, 3.0], rows, p=[0.51, 0.18, 0.31])})
-    for column, levels in COURSE_SIGNIFICANT_LEVELS.items():
-        frame[column] = _levels(rng, [*levels, OTHERS], rows, shift)
-    frame["total_leads_droppped"] = rng.poisson(1.65 + shift, rows).astype("float64")
-    frame["referred_lead"] = (rng.random(rows) < 0.032).astype("float64")
-    for group in INTERACTION_GROUPS:
-        frame[group] = np.where(rng.random(rows) < 0.002, rng.integers(1, 4, rows), 0)
-    frame["hour"] = (rng.normal(14 + 3 * shift, 5, rows).round() % 24).astype("int64")
-    frame["weekday"] = rng.integers(0, 7, rows)
+    frame = pd.DataFrame({f.key: _values(rng, f, rows, shift) for f in load_schema().features})
     frame["score"] = rng.beta(2 + shift, 2, rows)
     frame["predicted"] = (frame["score"] >= 0.5).astype("int64")
     return frame
+
+
+def _values(rng: np.random.Generator, feature: Feature, rows: int, shift: float) -> np.ndarray:
+    if feature.type == "category":
+        return _levels(rng, [f"Level{i}" for i in range(12)] + [OTHERS], rows, shift)
+    if feature.type == "lookup":
+        choices = sorted(set(feature.lookup.values()) | {feature.default})
+        return _levels(rng, choices, rows, shift).astype("float64" if feature.numeric else object)
+    if feature.type == "flag":
+        return (rng.random(rows) < 0.032 + 0.02 * shift).astype("float64")
+    if feature.type == "number":
+        return rng.poisson(1.65 + shift, rows).astype("float64")
+    if feature.type == "sum":
+        return np.where(rng.random(rows) < 0.002, rng.integers(1, 4, rows), 0).astype("float64")
+    if feature.type == "hour":
+        return (rng.normal(14 + 3 * shift, 5, rows).round() % 24).astype("float64")
+    return rng.integers(0, 7, rows).astype("float64")
 
 
 def _levels(rng: np.random.Generator, levels: list[str], rows: int, shift: float) -> np.ndarray:

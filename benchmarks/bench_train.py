@@ -62,9 +62,10 @@ def _time_features(model, engine, rows: int = 1_000_000) -> None:
 def _timed_steps(engine, settings) -> list[float]:
     from core import registry, training
     from core.model import train_candidate
+    from core.store import engine_schema
 
     leads, read_s = timed(lambda: training.load_labelled_leads(engine))
-    candidate, train_s = timed(lambda: train_candidate(leads))
+    candidate, train_s = timed(lambda: train_candidate(leads, schema=engine_schema(engine)))
     decision, compare_s = timed(lambda: training.compare_with_champion(candidate,
                                                                         registry.load_champion_baseline(settings)))
     registered, log_s = timed(lambda: registry.register_candidate(settings, candidate, decision))
@@ -72,6 +73,8 @@ def _timed_steps(engine, settings) -> list[float]:
     m = candidate.metrics
     print(f"  {len(leads):,} labelled leads: read {read_s:.1f} s, train+refit {train_s:.1f} s, compare {compare_s:.1f} s, "
           f"MLflow log+register {log_s:.1f} s, model_versions {record_s:.2f} s")
+    print(f"  {candidate.report['holdout_method']}; recall on new leads {candidate.report['recall_interval']}; "
+          f"leakage warnings {len(candidate.report['leakage'])}")
     print(f"  holdout AUC {m['auc']:.4f} precision {m['precision']:.4f} recall {m['recall']:.4f}; "
           f"version {registered.version}: {decision.reason}")
     return [read_s, train_s, compare_s, log_s, record_s]

@@ -1,16 +1,25 @@
-"""The course's transformations (city tier, rare levels -> others, interaction aggregates) and model features."""
+"""The model matrix, built from the lead schema: one column per schema feature, named by its `key`.
+
+category -> code among the learned significant levels (unseen and missing -> the 'others' code);
+lookup -> the looked-up value (numbers as floats, text as level codes); number and flag -> float (the
+schema's fill for empty); sum -> the sum of its members (empty counts 0; scoring may pre-sum them in SQL
+under the feature's key); hour and weekday -> from the created column. The course's transformations
+(lookup, rare levels -> others, interaction aggregates) are the same steps applied table-wise.
+
+Frames hold raw columns under their database names (as read from `leads`) or under their names in the
+file (raw leads given to the served model); both are accepted.
+"""
 
 from __future__ import annotations
-
-import csv
-from functools import cache
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-from core.schema import CODE_COLUMNS, INTERACTION_COLUMNS, LABEL
+from core.lead_schema import OTHERS, Feature, LeadSchema, RawColumn
 
+TIME_TYPES = ("hour", "weekday")
+# CodePro's city tiers as core.synthetic and the dashboard seed read them (city names, not columns); the
+# model reads the tiers from the schema's lookup (tests check both agree)
 TIER_1 = ("bengaluru", "chennai", "hyderabad", "kolkata", "mumbai", "ncr", "pune")
 TIER_2 = (
     "agra", "ahmedabad", "aligarh", "anand", "bhopal", "coimbatore", "gandhinagar", "gwalior", "indore",
@@ -18,45 +27,133 @@ TIER_2 = (
     "patna", "rajkot", "solapur", "surat", "tiruchirapalli", "vadodara", "vijayawada", "vishakapatnam",
 )
 CITY_TIER: dict[str, float] = {**{c: 1.0 for c in TIER_1}, **{c: 2.0 for c in TIER_2}}
-DEFAULT_TIER = 3.0
-OTHERS = "others"
-
-COURSE_SIGNIFICANT_LEVELS: dict[str, tuple[str, ...]] = {
-    "first_platform_c": ("Level0", "Level3", "Level7", "Level1", "Level2", "Level8"),
-    "first_utm_medium_c": (
-        "Level0", "Level2", "Level6", "Level3", "Level4", "Level9", "Level11", "Level5", "Level8", "Level20",
-        "Level13", "Level30", "Level33", "Level16", "Level10", "Level15", "Level26", "Level43",
-    ),
-    "first_utm_source_c": ("Level2", "Level0", "Level7", "Level4", "Level6", "Level16", "Level5", "Level14"),
-}
-INTERACTION_GROUPS: tuple[str, ...] = (
-    "assistance_interaction", "career_interaction", "payment_interaction", "social_interaction",
-    "syllabus_interaction",
-)
-COURSE_INDEX_COLUMNS: tuple[str, ...] = (
-    "created_date", "city_tier", *CODE_COLUMNS, "total_leads_droppped", "referred_lead", LABEL,
-)
 
 
-@cache
-def interaction_mapping() -> dict[str, str]:
-    """Raw interaction column -> aggregate, from the mapping shipped with the package."""
-    text = resources.files("core").joinpath("data/interaction_mapping.csv").read_text(encoding="utf-8-sig")
-    rows = csv.DictReader(text.splitlines())
-    return {row["interaction_type"]: row["interaction_mapping"] for row in rows}
+# ---------------------------------------------------------------- raw columns
 
 
-def city_tier(city: pd.Series) -> pd.Series:
-    """Tier 1/2 for the course's cities, 3 for every other or missing city."""
-    normalised = city.astype("string").str.strip().str.lower()
-    return normalised.map(CITY_TIER).astype("float64").fillna(DEFAULT_TIER)
+def raw_values(frame: pd.DataFrame, column: RawColumn) -> pd.Series:
+    """A raw column by its database name, else by its name in the file."""
+    if column.db_name in frame.columns:
+        return frame[column.db_name]
+    if column.name in frame.columns:
+        return frame[column.name]
+    raise KeyError(f"leads have no column {column.name!r}")
 
 
-def map_city_tier(frame: pd.DataFrame) -> pd.DataFrame:
-    """Replace city_mapped by city_tier (the course's step, city_tier last)."""
-    out = frame.drop(columns=["city_mapped"])
-    out["city_tier"] = city_tier(frame["city_mapped"]).to_numpy()
-    return out
+def _text_uniques(values: pd.Series, schema: LeadSchema) -> tuple[np.ndarray, list[str | None]]:
+    """Codes of each value and its distinct texts (stripped; the schema's empty markers -> None)."""
+    text = values if pd.api.types.is_string_dtype(values) else values.astype(object)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)  # string columns factorize without a copy
+    empty = set(schema.na_values)
+    texts = [None if (t := str(u).strip()) in empty else t for u in uniques]
+    return codes, texts
+
+
+def text_values(frame: pd.DataFrame, schema: LeadSchema, column: RawColumn) -> np.ndarray:
+    """A text column as stripped strings (None when empty)."""
+    codes, texts = _text_uniques(raw_values(frame, column), schema)
+    return np.array([*texts, None], dtype=object)[codes]
+
+
+def number_values(frame: pd.DataFrame, schema: LeadSchema, column: RawColumn) -> np.ndarray:
+    """A number or flag column as floats (flags given as text read through yes / no; empty -> fill)."""
+    values = raw_values(frame, column)
+    if column.kind == "flag" and not pd.api.types.is_numeric_dtype(values):
+        values = _flag_numbers(values, schema, column)
+    numbers = np.asarray(pd.to_numeric(values, errors="coerce"), dtype="float64")
+    if column.fill is not None:
+        numbers = np.where(np.isnan(numbers), column.fill, numbers)
+    return numbers
+
+
+def _flag_numbers(values: pd.Series, schema: LeadSchema, column: RawColumn) -> np.ndarray:
+    codes, texts = _text_uniques(values, schema)
+    table = np.array([1.0 if t in column.yes else 0.0 if t in column.no else _number_or_nan(t) for t in texts]
+                     + [np.nan])
+    return table[codes]
+
+
+def _number_or_nan(text: str | None) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+# ---------------------------------------------------------------- feature values
+
+
+def lookup_values(feature: Feature, values: pd.Series) -> np.ndarray:
+    """The looked-up value of each source value (normalised strip + lower; unknown and missing -> default),
+    computed once per distinct value: floats for a numeric lookup, texts otherwise."""
+    text = values if pd.api.types.is_string_dtype(values) else values.astype(object)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    found = [feature.lookup.get(str(u).strip().lower(), feature.default) for u in uniques]
+    table = [*found, feature.default]  # code -1 (missing) picks the default
+    if feature.numeric:
+        return np.array([np.nan if v is None else float(v) for v in table], dtype="float64")[codes]
+    return np.array([OTHERS if v is None else v for v in table], dtype=object)[codes]
+
+
+def sum_values(frame: pd.DataFrame, schema: LeadSchema, feature: Feature) -> np.ndarray:
+    """The sum of the feature's members (empty counts 0), or the pre-summed column under its key."""
+    if feature.key in frame.columns:
+        return pd.to_numeric(frame[feature.key], errors="coerce").fillna(0).to_numpy("float64")
+    total = np.zeros(len(frame), dtype="float64")
+    for name in feature.sources:
+        total += np.nan_to_num(number_values(frame, schema, schema.raw(name)), nan=0.0)
+    return total
+
+
+def created_times(frame: pd.DataFrame, schema: LeadSchema) -> pd.DatetimeIndex:
+    """The leads' creation times (the schema's created column)."""
+    return pd.DatetimeIndex(pd.to_datetime(raw_values(frame, schema.raw(schema.created_column)), format="ISO8601"))
+
+
+def feature_values(frame: pd.DataFrame, schema: LeadSchema, feature: Feature) -> np.ndarray:
+    """One feature's readable values: texts for categories and text lookups, floats otherwise."""
+    if feature.type == "category":
+        return text_values(frame, schema, schema.raw(feature.sources[0]))
+    if feature.type == "lookup":
+        return lookup_values(feature, raw_values(frame, schema.raw(feature.sources[0])))
+    if feature.type in ("number", "flag"):
+        return number_values(frame, schema, schema.raw(feature.sources[0]))
+    if feature.type == "sum":
+        return sum_values(frame, schema, feature)
+    stamps = created_times(frame, schema)
+    return (stamps.hour if feature.type == "hour" else stamps.weekday).to_numpy("float64")
+
+
+# ---------------------------------------------------------------- levels and codes
+
+
+def learn_significant_levels(values: pd.Series, coverage: float = 0.9, max_levels: int | None = None) -> tuple[str, ...]:
+    """Most frequent levels that together cover `coverage` of rows (the course's rule), at most max_levels."""
+    shares = pd.Series(values, dtype=object).astype("string").fillna(OTHERS).value_counts(normalize=True)
+    cumulative = shares.cumsum().to_numpy()
+    keep = int(np.searchsorted(cumulative, coverage) + 1)
+    levels = tuple(str(level) for level in shares.index[:keep] if level != OTHERS)
+    return levels[:max_levels] if max_levels else levels
+
+
+def fixed_levels(feature: Feature) -> tuple[str, ...]:
+    """A text lookup's levels: its values, then its default (known from the schema, nothing to learn)."""
+    return tuple(dict.fromkeys([*feature.lookup.values(), *([feature.default] if feature.default else [])]))
+
+
+def learn_levels(frame: pd.DataFrame, schema: LeadSchema, keys: list[str]) -> dict[str, tuple[str, ...]]:
+    """Levels of every categorical feature among `keys`: learned for categories, fixed for text lookups."""
+    levels = {}
+    for feature in schema.features:
+        if feature.key not in keys or not feature.categorical:
+            continue
+        if feature.type == "lookup":
+            levels[feature.key] = fixed_levels(feature)
+        else:
+            values = pd.Series(feature_values(frame, schema, feature), dtype=object)
+            levels[feature.key] = learn_significant_levels(values, feature.fold, feature.max_levels)
+    return levels
 
 
 def fold_rare_levels(values: pd.Series, significant: tuple[str, ...] | list[str]) -> pd.Series:
@@ -65,88 +162,110 @@ def fold_rare_levels(values: pd.Series, significant: tuple[str, ...] | list[str]
     return text.where(text.isin(list(significant)), OTHERS).astype(object)
 
 
-def map_categorical_levels(frame: pd.DataFrame, levels: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
-    """The course's step: insignificant platform / medium / source levels -> 'others', duplicates dropped."""
-    levels = levels or COURSE_SIGNIFICANT_LEVELS
-    out = frame.copy()
-    for column, significant in levels.items():
-        out[column] = fold_rare_levels(out[column], significant)
-    return out.drop_duplicates()
-
-
-def interaction_sums(frame: pd.DataFrame) -> pd.DataFrame:
-    """The five interaction aggregates (empty counts as 0), one column per group."""
-    mapping = interaction_mapping()
-    sums = {}
-    for group in INTERACTION_GROUPS:
-        members = [c for c in INTERACTION_COLUMNS if mapping[c] == group and c in frame.columns]
-        sums[group] = frame[members].fillna(0).sum(axis=1).astype("int64")
-    return pd.DataFrame(sums, index=frame.index)
-
-
-def map_interactions(frame: pd.DataFrame) -> pd.DataFrame:
-    """The course's step: 37 interaction columns -> 5 aggregates next to the 8 index columns."""
-    index_columns = [c for c in COURSE_INDEX_COLUMNS if c in frame.columns]
-    out = frame[index_columns].copy()
-    return pd.concat([out, interaction_sums(frame)], axis=1)
-
-
-def learn_significant_levels(values: pd.Series, coverage: float = 0.9) -> tuple[str, ...]:
-    """Most frequent levels that together cover `coverage` of rows (the course's rule)."""
-    shares = values.astype("string").fillna(OTHERS).value_counts(normalize=True)
-    cumulative = shares.cumsum().to_numpy()
-    keep = int(np.searchsorted(cumulative, coverage) + 1)
-    return tuple(str(level) for level in shares.index[:keep] if level != OTHERS)
-
-
-# ---- model features (fast, vectorised; used by core.model) ----
-
-TIME_FEATURES: tuple[str, ...] = ("created_hour", "created_weekday")
-COURSE_FEATURES: tuple[str, ...] = (
-    "city_tier", *CODE_COLUMNS, "total_leads_droppped", "referred_lead", *INTERACTION_GROUPS,
-)
-MODEL_FEATURES: tuple[str, ...] = (*COURSE_FEATURES, *TIME_FEATURES)
-
-
-def fast_city_tier(city: pd.Series) -> np.ndarray:
-    """City tier computed once per distinct city, so a million rows cost one factorize."""
-    codes, uniques = pd.factorize(city)
-    tiers = np.append(city_tier(pd.Series(uniques, dtype=object)).to_numpy(), DEFAULT_TIER)
-    return tiers[codes]  # code -1 (missing city) picks the appended default tier
-
-
-def level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
+def level_codes(values, levels: tuple[str, ...]) -> np.ndarray:
     """Integer code of each value among `levels`; unseen and missing values get the 'others' code (len(levels))."""
-    indexer = pd.Index(list(levels), dtype=object).get_indexer(values.astype(object))
+    indexer = pd.Index(list(levels), dtype=object).get_indexer(pd.Series(values, dtype=object))
     return np.where(indexer < 0, len(levels), indexer).astype("int32")
 
 
 def level_names(codes: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
     """The level string of each code (the last code is 'others')."""
-    return np.array([*levels, OTHERS], dtype=object)[codes]
+    return np.array([*levels, OTHERS], dtype=object)[np.asarray(codes, dtype="int64")]
 
 
-def interaction_aggregates(leads: pd.DataFrame) -> pd.DataFrame:
-    """The five aggregates: taken as given when already summed (scoring sums in SQL), else summed here."""
-    if all(group in leads.columns for group in INTERACTION_GROUPS):
-        return leads[list(INTERACTION_GROUPS)].fillna(0).astype("float64")
-    return interaction_sums(leads).astype("float64")
+# ---------------------------------------------------------------- the model matrix
 
 
-def time_of_day_features(created: pd.Series) -> pd.DataFrame:
-    """Hour of day and weekday (0 = Monday) of lead creation."""
-    stamps = pd.DatetimeIndex(created)
-    return pd.DataFrame({"created_hour": stamps.hour.to_numpy("int32"),
-                         "created_weekday": stamps.weekday.to_numpy("int32")}, index=created.index)
+def model_feature_frame(frame: pd.DataFrame, schema: LeadSchema, levels: dict[str, tuple[str, ...]],
+                        keys: list[str]) -> pd.DataFrame:
+    """The model matrix: categoricals as level codes, everything else as floats, one column per key."""
+    by_key = {f.key: f for f in schema.features}
+    columns = {}
+    for key in keys:
+        feature = by_key[key]
+        if feature.type == "category":
+            columns[key] = category_codes(frame, schema, feature, levels[key])
+        elif key in levels:
+            columns[key] = level_codes(feature_values(frame, schema, feature), levels[key])
+        else:
+            columns[key] = feature_values(frame, schema, feature)
+    return pd.DataFrame(columns, index=frame.index)
 
 
-def model_feature_frame(leads: pd.DataFrame, levels: dict[str, tuple[str, ...]]) -> pd.DataFrame:
-    """Every model feature as numbers: categoricals as level codes, counts as floats (missing -> 0)."""
-    columns: dict[str, np.ndarray] = {"city_tier": fast_city_tier(leads["city_mapped"])}
-    for column in CODE_COLUMNS:
-        columns[column] = level_codes(leads[column], levels[column])
-    for column in ("total_leads_droppped", "referred_lead"):
-        columns[column] = pd.to_numeric(leads[column], errors="coerce").fillna(0).to_numpy("float64")
-    columns.update(interaction_aggregates(leads).to_dict("series"))
-    columns.update(time_of_day_features(leads["created_date"]).to_dict("series"))
-    return pd.DataFrame({name: np.asarray(values) for name, values in columns.items()}, index=leads.index)
+def category_codes(frame: pd.DataFrame, schema: LeadSchema, feature: Feature, levels: tuple[str, ...]) -> np.ndarray:
+    """Level codes of a category column in one pass over the rows (the code is found once per distinct value)."""
+    codes, texts = _text_uniques(raw_values(frame, schema.raw(feature.sources[0])), schema)
+    position = {level: i for i, level in enumerate(levels)}
+    table = np.array([position.get(t, len(levels)) for t in texts] + [len(levels)], dtype="int32")
+    return table[codes]
+
+
+def readable_feature_frame(matrix: pd.DataFrame, levels: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """The model matrix with categoricals as level strings, for reasons and drift reports."""
+    out = matrix.copy()
+    for key, names in levels.items():
+        if key in out.columns:
+            out[key] = level_names(out[key].to_numpy(), names)
+    return out
+
+
+# ---------------------------------------------------------------- the course's table-wise steps
+
+
+def map_lookups(frame: pd.DataFrame, schema: LeadSchema) -> pd.DataFrame:
+    """Replace each lookup's source column by the looked-up feature (last), as the course's city tier step."""
+    out = frame.copy()
+    for feature in schema.features:
+        if feature.type == "lookup" and schema.raw(feature.sources[0]).db_name in out.columns:
+            column = schema.raw(feature.sources[0]).db_name
+            out[feature.key] = lookup_values(feature, out[column])
+            out = out.drop(columns=[column])
+    return out
+
+
+def map_categorical_levels(frame: pd.DataFrame, schema: LeadSchema,
+                           levels: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Category levels outside `levels` (by feature key) -> 'others', then duplicates dropped (the course's step)."""
+    out = frame.copy()
+    for feature in schema.features:
+        if feature.type == "category" and feature.key in levels:
+            column = schema.raw(feature.sources[0]).db_name
+            out[column] = fold_rare_levels(out[column], levels[feature.key])
+    return out.drop_duplicates()
+
+
+def map_sums(frame: pd.DataFrame, schema: LeadSchema) -> pd.DataFrame:
+    """Sum members -> their sums next to the other features' columns, the created column and the label."""
+    kept = [schema.raw(schema.created_column).db_name] if schema.created_column else []
+    for feature in schema.features:
+        if feature.type == "lookup":
+            kept.append(feature.key)
+        elif feature.type in ("category", "number", "flag"):
+            kept.append(schema.raw(feature.sources[0]).db_name)
+    kept.append(schema.label.db_name)
+    out = frame[[c for c in dict.fromkeys(kept) if c in frame.columns]].copy()
+    sums = {f.key: sum_values(frame, schema, f).astype("int64") for f in schema.features if f.type == "sum"}
+    return pd.concat([out, pd.DataFrame(sums, index=frame.index)], axis=1)
+
+
+# ---------------------------------------------------------------- reading the inputs from `leads`
+
+
+def quoted(name: str) -> str:
+    """A column name as an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def input_select_items(schema: LeadSchema, alias: str = "l") -> list[str]:
+    """SELECT items for the raw columns the model reads (alias.db_name), each sum added up in SQL under its key."""
+    items: list[str] = []
+    for feature in schema.features:
+        if feature.type == "sum":
+            members = " + ".join(f"COALESCE({alias}.{quoted(schema.raw(c).db_name)}, 0)" for c in feature.sources)
+            items.append(f"{members} AS {quoted(feature.key)}")
+        elif feature.type not in TIME_TYPES:
+            items.append(f"{alias}.{quoted(schema.raw(feature.sources[0]).db_name)}")
+    for name in (schema.created_column, schema.order_column):
+        if name is not None:
+            items.append(f"{alias}.{quoted(schema.raw(name).db_name)}")
+    return list(dict.fromkeys(items))

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.lead_schema import Feature
+
 MAX_NUMERIC_BUCKETS = 16
 EXACT_BELOW_ROWS = 2_000
-PART_OF_DAY = ((0, 6, "at night"), (6, 12, "in the morning"), (12, 18, "in the afternoon"), (18, 24, "in the evening"))
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,11 @@ def _in_top_k(values: np.ndarray, wanted: np.ndarray, k: int) -> np.ndarray:
     return (top == wanted[:, None]).any(axis=1)
 
 
-def reason_sentences(contrib: np.ndarray, readable: pd.DataFrame, top: int = 3) -> tuple[list[str], list[str]]:
-    """JSON arrays of the strongest positive and negative reasons per lead (vectorised per feature)."""
-    phrases = np.column_stack([_json_phrases_for(name, readable[name]) for name in readable.columns])
+def reason_sentences(contrib: np.ndarray, readable: pd.DataFrame, features: dict[str, Feature],
+                     top: int = 3) -> tuple[list[str], list[str]]:
+    """JSON arrays of the strongest positive and negative reasons per lead (vectorised per feature);
+    `features` maps each readable column (a feature key) to its schema feature, whose describe() words it."""
+    phrases = np.column_stack([_json_phrases_for(features[key], readable[key]) for key in readable.columns])
     order = np.argsort(-contrib, axis=1)
     positive = _json_lists(phrases, contrib, order[:, :top], sign=1.0)
     negative = _json_lists(phrases, contrib, order[:, ::-1][:, :top], sign=-1.0)
@@ -126,44 +128,15 @@ def _json_lists(phrases: np.ndarray, contrib: np.ndarray, picks: np.ndarray, sig
     return ["[" + ", ".join(p for p in parts if p) + "]" for parts in zip(*columns, strict=True)]
 
 
-def _json_phrases_for(name: str, values: pd.Series) -> np.ndarray:
+def _json_phrases_for(feature: Feature, values: pd.Series) -> np.ndarray:
     """One JSON-quoted sentence per lead for this feature, built once per distinct value."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    texts = np.array([json.dumps(describe(name, value)) for value in uniques], dtype=object)
+    texts = np.array([json.dumps(describe(feature, value)) for value in uniques], dtype=object)
     return texts[codes]
 
 
-def describe(name: str, value) -> str:
-    """A feature's value in words a sales rep reads."""
-    if name == "referred_lead":
-        return "referred by a student" if _number(value) == 1 else "not referred by a student"
-    if name == "city_tier":
-        return f"tier-{int(_number(value))} city"
-    if name == "total_leads_droppped":
-        count = int(_number(value))
-        return "first enquiry (no earlier leads)" if count == 0 else f"left {count} earlier lead{'s' * (count != 1)}"
-    if name.endswith("_interaction"):
-        topic = name.removesuffix("_interaction")
-        count = int(_number(value))
-        return f"{count} {topic} interaction{'s' * (count != 1)} on the site" if count else f"no {topic} interactions"
-    if name in ("hour", "created_hour"):
-        hour = int(_number(value))
-        return "enquired " + next(text for lo, hi, text in PART_OF_DAY if lo <= hour < hi) + f" ({hour:02d}h)"
-    if name in ("weekday", "created_weekday"):
-        return f"enquired on a {WEEKDAYS[int(_number(value)) % 7]}"
-    return _describe_channel(name, value)
-
-
-def _describe_channel(name: str, value) -> str:
-    labels = {"first_platform_c": "platform", "first_utm_medium_c": "medium", "first_utm_source_c": "source"}
-    label = labels.get(name, name.replace("_", " "))
-    if str(value) == "others":
-        return f"came through a rare {label}"
-    return f"came through {label} {value}" if name in labels else f"{label}: {value}"
-
-
-def _number(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
+def describe(feature: Feature, value) -> str:
+    """A feature's value in words a sales rep reads (the schema's phrases; empty values said plainly)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return f"{feature.label} unknown"
+    return feature.describe(value)

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from core import store
 from core.config import Settings
 from core.errors import BadInputError, NoChampionError
-from core.model import Candidate, Decision, LeadModel
+from core.model import Candidate, Decision, LeadModel, holdout_start_from_param
 
 CHAMPION_ALIAS = "champion"
 MODEL_ARTIFACT = "model"
@@ -66,7 +66,7 @@ class ChampionBaseline:
 
     version: str
     evaluation_model: LeadModel
-    holdout_start: pd.Timestamp
+    holdout_start: object  # a time, an order value, or None (random holdout)
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def load_champion_baseline(settings: Settings) -> ChampionBaseline | None:
     if version is None:
         return None
     model = _read_artifact(version.run_id, EVALUATION_ARTIFACT, LeadModel.load)
-    start = pd.Timestamp(client.get_run(version.run_id).data.params["holdout_start"])
+    start = holdout_start_from_param(client.get_run(version.run_id).data.params.get("holdout_start"))
     return ChampionBaseline(str(version.version), model, start)
 
 
@@ -181,7 +181,10 @@ def _log_run(candidate: Candidate, decision: Decision) -> None:
     mlflow.log_params({**candidate.config.as_params(), **candidate.window,
                        "threshold": candidate.model.threshold, **_grade_params(candidate)})
     mlflow.log_metrics({k: float(v) for k, v in candidate.metrics.items()})
-    mlflow.set_tags({**decision_tags(decision), "holdout": "most recent 20% by created_date"})
+    report = candidate.report
+    mlflow.set_tags({**decision_tags(decision), "holdout": report.get("holdout_method", ""),
+                     "leakage": ("; ".join(report.get("leakage", [])) or "none")[:4000]})
+    mlflow.log_dict(report, "evaluation/report.json")  # bars, leakage lines, holdout method, recall interval
     mlflow.log_dict(candidate.curves, "evaluation/curves.json")
     mlflow.log_dict(candidate.importance, "evaluation/feature_importance.json")
     _log_figures(candidate)
@@ -271,7 +274,7 @@ def version_row(model_name: str, registered: RegisteredVersion, candidate: Candi
     """The model_versions row: holdout metrics, refit figures, window, comparison, curves and importance."""
     comparison = {"champion_version": decision.champion_version, "champion_auc": decision.champion_auc,
                   "challenger_auc": decision.challenger_auc}
-    metrics = {**candidate.metrics, "window": candidate.window, "comparison": comparison}
+    metrics = {**candidate.metrics, **candidate.report, "window": candidate.window, "comparison": comparison}
     return {
         "model_name": model_name, "version": registered.version, "mlflow_run_id": registered.run_id,
         "created_at": datetime.now(), "is_champion": registered.is_champion, "promoted": decision.promote,

@@ -22,52 +22,70 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from core import store
-from core.features import INTERACTION_GROUPS
+from core.features import quoted
+from core.lead_schema import LeadSchema
 
-SCORE_SCHEMA = pa.schema([
+FIXED_SCORE_FIELDS = [
     ("lead_id", pa.string()), ("run_id", pa.int32()), ("model_version", pa.string()), ("score", pa.float64()),
     ("grade", pa.string()), ("rank", pa.int32()), ("predicted", pa.int16()), ("previous_score", pa.float64()),
     ("trend", pa.string()), ("reasons_positive", pa.string()), ("reasons_negative", pa.string()),
-    ("is_current", pa.bool_()), ("created_date", pa.timestamp("us")), ("city_tier", pa.int16()),
-    ("first_platform_c", pa.string()), ("first_utm_medium_c", pa.string()), ("first_utm_source_c", pa.string()),
-    ("referred_lead", pa.int16()), ("scored_at", pa.timestamp("us")),
-])
-SCORE_COLUMNS = SCORE_SCHEMA.names
-# the scoring query's columns, typed as SQLite's cursor returns them (Arrow must not guess: "007" stays text)
-LEAD_CHUNK_TYPES = {
-    "lead_id": pa.string(), "city_mapped": pa.string(), "first_platform_c": pa.string(),
-    "first_utm_medium_c": pa.string(), "first_utm_source_c": pa.string(), "total_leads_droppped": pa.float64(),
-    "referred_lead": pa.float64(), "previous_score": pa.float64(), "score": pa.float64(), "predicted": pa.int64(),
-    **{group: pa.float64() for group in INTERACTION_GROUPS},
-}
+    ("is_current", pa.bool_()), ("created_date", pa.timestamp("us")),
+]
 
 
-def read_lead_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The query's rows in chunks: COPY + Arrow on Postgres, a cursor on SQLite."""
+def score_arrow_schema(schema: LeadSchema) -> pa.Schema:
+    """The Arrow layout of a run's rows: the fixed score columns, the schema's copied features, scored_at."""
+    copied = [(f.key, pa.float64() if f.numeric else pa.string()) for f in schema.score_copy_features()]
+    return pa.schema([*FIXED_SCORE_FIELDS, *copied, ("scored_at", pa.timestamp("us"))])
+
+
+def lead_chunk_types(schema: LeadSchema) -> dict[str, pa.DataType]:
+    """The scoring query's columns, typed as SQLite's cursor returns them (Arrow must not guess: "007" stays text)."""
+    types: dict[str, pa.DataType] = {"lead_id": pa.string(), "previous_score": pa.float64(), "score": pa.float64(),
+                                     "predicted": pa.int64()}
+    for column in schema.raw_columns:
+        if column.kind in ("number", "flag"):
+            types[column.db_name] = pa.float64()
+        elif column.kind == "text":
+            types[column.db_name] = pa.string()
+    types.update({f.key: pa.float64() for f in schema.features if f.type == "sum"})
+    return types
+
+
+def read_lead_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, schema: LeadSchema,
+                     time_columns: list[str]) -> Iterator[pd.DataFrame]:
+    """The query's rows in chunks (time_columns parsed): COPY + Arrow on Postgres, a cursor on SQLite."""
     if store.is_postgres(conn):
-        yield from _copy_out_chunks(conn, sql, params, chunk_rows)
+        yield from _copy_out_chunks(conn, sql, params, chunk_rows, lead_chunk_types(schema), time_columns)
     else:
-        yield from _cursor_chunks(conn, sql, params, chunk_rows)
+        yield from _cursor_chunks(conn, sql, params, chunk_rows, time_columns)
 
 
-def _cursor_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _cursor_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int,
+                   time_columns: list[str]) -> Iterator[pd.DataFrame]:
     result = conn.execute(text(sql), params)
     columns = list(result.keys())
     for part in result.partitions(chunk_rows):
-        chunk = pd.DataFrame.from_records(part, columns=columns)
-        chunk["created_date"] = pd.to_datetime(chunk["created_date"], format="ISO8601")
-        yield chunk
+        yield _parse_times(pd.DataFrame.from_records(part, columns=columns), time_columns)
 
 
-def _copy_out_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _parse_times(frame: pd.DataFrame, time_columns: list[str]) -> pd.DataFrame:
+    for column in time_columns:
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+    return frame
+
+
+def _copy_out_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, types: dict[str, pa.DataType],
+                     time_columns: list[str]) -> Iterator[pd.DataFrame]:
     literal = str(text(sql).bindparams(**params).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     with conn.connection.driver_connection.cursor() as cursor, \
             cursor.copy(f"COPY ({literal}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
         reader = pa_csv.open_csv(_CopyStream(copy), read_options=pa_csv.ReadOptions(block_size=8 << 20),
                                  convert_options=pa_csv.ConvertOptions(
-                                     column_types=LEAD_CHUNK_TYPES,
+                                     column_types=types,
                                      strings_can_be_null=True, timestamp_parsers=[pa_csv.ISO8601]))
-        yield from _rechunk(reader, chunk_rows)
+        for frame in _rechunk(reader, chunk_rows):
+            yield _parse_times(frame, time_columns)
 
 
 def _rechunk(batches, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -84,9 +102,7 @@ def _rechunk(batches, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def _table_to_frame(table: pa.Table) -> pd.DataFrame:
-    frame = table.to_pandas()
-    frame["created_date"] = pd.to_datetime(frame["created_date"], format="ISO8601")
-    return frame
+    return table.to_pandas()
 
 
 class _CopyStream(io.RawIOBase):
@@ -122,15 +138,17 @@ class _CopyStream(io.RawIOBase):
 class ScoreSpill:
     """Scored chunks on disk (Arrow IPC) and their scores in memory, so ranks need no second pass."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, layout: pa.Schema) -> None:
         self.path = folder / "scores.arrow"
-        self._writer = pa_ipc.new_file(str(self.path), SCORE_SCHEMA)
+        self.layout = layout
+        self._writer = pa_ipc.new_file(str(self.path), layout)
         self._scores: list[np.ndarray] = []
         self.rescored = 0
 
     def append(self, rows: pd.DataFrame) -> None:
         """Add one scored chunk (rank still 0)."""
-        self._writer.write_table(pa.Table.from_pandas(rows[SCORE_COLUMNS], schema=SCORE_SCHEMA, preserve_index=False))
+        table = pa.Table.from_pandas(rows[self.layout.names], schema=self.layout, preserve_index=False)
+        self._writer.write_table(table)
         self._scores.append(rows["score"].to_numpy())
         self.rescored += int(rows["previous_score"].notna().sum())
 
@@ -147,7 +165,7 @@ class ScoreSpill:
             reader = pa_ipc.open_file(source)
             for index in range(reader.num_record_batches):
                 batch = reader.get_batch(index)
-                yield _with_rank(batch, run_id, ranks[offset:offset + batch.num_rows])
+                yield _with_rank(batch, self.layout, run_id, ranks[offset:offset + batch.num_rows])
                 offset += batch.num_rows
 
 
@@ -158,11 +176,11 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _with_rank(batch: pa.RecordBatch, run_id: int, ranks: np.ndarray) -> pa.RecordBatch:
+def _with_rank(batch: pa.RecordBatch, layout: pa.Schema, run_id: int, ranks: np.ndarray) -> pa.RecordBatch:
     columns = dict(zip(batch.schema.names, batch.columns, strict=True))
     columns["run_id"] = pa.array(np.full(batch.num_rows, run_id, dtype="int32"))
     columns["rank"] = pa.array(ranks)
-    return pa.RecordBatch.from_arrays([columns[name] for name in SCORE_COLUMNS], schema=SCORE_SCHEMA)
+    return pa.RecordBatch.from_arrays([columns[name] for name in layout.names], schema=layout)
 
 
 def write_run(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
@@ -178,7 +196,7 @@ def _write_partition(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
     part = f"lead_scores_run_{int(run_id)}"
     conn.execute(text(f"CREATE TABLE {part} (LIKE lead_scores INCLUDING DEFAULTS)"))
     with conn.connection.driver_connection.cursor() as cursor, \
-            cursor.copy(f"COPY {part} ({', '.join(SCORE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
+            cursor.copy(f"COPY {part} ({', '.join(quoted(c) for c in spill.layout.names)}) FROM STDIN WITH (FORMAT csv)") as copy:
         for batch in spill.ranked_batches(run_id):
             buffer = io.BytesIO()
             pa_csv.write_csv(batch, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))

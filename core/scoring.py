@@ -24,11 +24,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from core import store
-from core.features import INTERACTION_GROUPS, city_tier, interaction_mapping
+from core.errors import BadInputError
+from core.features import feature_values, input_select_items
+from core.lead_schema import LeadSchema
 from core.reasons import ReasonTable, lead_contributions, learn_reason_table, reason_sentences
-from core.schema import CODE_COLUMNS, INTERACTION_COLUMNS, LEAD_ID
-from core.score_store import SCORE_COLUMNS, ScoreSpill, read_lead_chunks, retire_previous_scores, write_run
+from core.score_store import ScoreSpill, read_lead_chunks, retire_previous_scores, score_arrow_schema, write_run
 
+LEAD_ID = store.LEAD_ID
+INGESTED_AT = "_ingested_at"  # the ingest batch's start: a lead's time when the schema has no created column
 LOCK_NAME = "score"
 TREND_DELTA = 0.05
 REASON_SAMPLE_ROWS = 3_000
@@ -60,14 +63,17 @@ class ChunkScorer:
 
     def __init__(self, model, model_version: str, now: datetime) -> None:
         self.model, self.model_version, self.now = model, model_version, now
+        self.schema: LeadSchema = model.schema
+        self.layout = score_arrow_schema(self.schema)
+        self.by_key = {f.key: f for f in self.schema.features}
         self.reason_table: ReasonTable | None = None
 
     def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Output rows of a chunk (run id and rank are filled when the run is written)."""
         matrix = self.model.features(chunk)
         scores = np.asarray(self.model.predict_features(matrix, threads=PREDICT_THREADS), dtype="float64")
-        positive, negative = reason_sentences(self._contributions(matrix), self.model.readable_features(chunk))
-        return self._output_rows(chunk, scores, positive, negative)
+        positive, negative = reason_sentences(self._contributions(matrix), self.model.readable(matrix), self.by_key)
+        return self._output_rows(chunk, matrix, scores, positive, negative)
 
     def _contributions(self, matrix: pd.DataFrame) -> np.ndarray:
         if self.reason_table is None and len(matrix) > REASON_SAMPLE_ROWS:
@@ -75,47 +81,51 @@ class ChunkScorer:
             self.reason_table = learn_reason_table(self.model.booster, sample, list(self.model.categorical_features))
         return lead_contributions(self.model.booster, self.reason_table, matrix)
 
-    def _output_rows(self, chunk: pd.DataFrame, scores: np.ndarray, positive: list[str], negative: list[str]) -> pd.DataFrame:
+    def _output_rows(self, chunk: pd.DataFrame, matrix: pd.DataFrame, scores: np.ndarray, positive: list[str],
+                     negative: list[str]) -> pd.DataFrame:
+        previous = chunk["previous_score"].to_numpy("float64")
         rows = pd.DataFrame({
             "run_id": 0, LEAD_ID: chunk[LEAD_ID].to_numpy(), "model_version": self.model_version,
             "score": scores, "grade": self.model.grades(scores), "rank": 0,
             "predicted": np.asarray(self.model.predicted(scores), dtype="int16"),
-            "previous_score": chunk["previous_score"].to_numpy("float64"),
-            "trend": score_trend(scores, chunk["previous_score"].to_numpy("float64")),
+            "previous_score": previous, "trend": score_trend(scores, previous),
             "reasons_positive": positive, "reasons_negative": negative,
-            "is_current": True, "created_date": chunk["created_date"].to_numpy(),
-            "city_tier": city_tier(chunk["city_mapped"]).astype("int16").to_numpy(),
+            "is_current": True, "created_date": chunk[created_column(self.schema)].to_numpy(),
         })
-        for column in CODE_COLUMNS:
-            rows[column] = chunk[column].to_numpy()
-        rows["referred_lead"] = chunk["referred_lead"].fillna(0).astype("int16").to_numpy()
+        for feature in self.schema.score_copy_features():  # the lead list's and channel pages' columns
+            reuse = feature.numeric and feature.key in matrix.columns  # the same numbers the model read
+            rows[feature.key] = matrix[feature.key].to_numpy() if reuse else feature_values(chunk, self.schema, feature)
         rows["scored_at"] = self.now
-        return rows[SCORE_COLUMNS]
+        return rows[self.layout.names]
 
 
-def lead_input_columns() -> list[str]:
-    """The lead columns the model reads (alias l), the 37 interactions summed into their 5 groups in SQL."""
-    mapping = interaction_mapping()
-    sums = [
-        " + ".join(f'COALESCE(l."{c}", 0)' for c in INTERACTION_COLUMNS if mapping[c] == group) + f" AS {group}"
-        for group in INTERACTION_GROUPS
-    ]
-    return ["l.lead_id", "l.created_date", "l.city_mapped", *(f"l.{c}" for c in CODE_COLUMNS),
-            "l.total_leads_droppped", "l.referred_lead", *sums]
+def created_column(schema: LeadSchema) -> str:
+    """The scoring query's column holding each lead's time: its created column, else its ingest time."""
+    return schema.raw(schema.created_column).db_name if schema.created_column else INGESTED_AT
 
 
-def unscored_leads_sql(rescore_all: bool) -> str:
+def _lead_sources(schema: LeadSchema) -> tuple[str, str]:
+    """Extra SELECT items and FROM clause: the ingest batch's start stands in for a missing created column."""
+    if schema.created_column:
+        return "", "leads l"
+    return (f", b.started_at AS {INGESTED_AT}", "leads l JOIN ingest_batches b ON b.batch_id = l.batch_id")
+
+
+def unscored_leads_sql(schema: LeadSchema, rescore_all: bool) -> str:
     """Leads whose current score is not from this model version (or every lead), with their current score."""
-    sql = (f"SELECT {', '.join(lead_input_columns())}, p.score AS previous_score FROM leads l "
-           "LEFT JOIN lead_scores p ON p.lead_id = l.lead_id AND p.is_current")
+    extra, source = _lead_sources(schema)
+    sql = (f"SELECT l.{LEAD_ID}, {', '.join(input_select_items(schema))}{extra}, p.score AS previous_score "
+           f"FROM {source} LEFT JOIN lead_scores p ON p.lead_id = l.lead_id AND p.is_current")
     if not rescore_all:  # never scored, or the current score is another model's (a new or rolled-back champion)
         sql += " WHERE p.lead_id IS NULL OR p.model_version <> :version"
     return sql
 
 
-def read_unscored(conn: Connection, version: str, rescore_all: bool, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def read_unscored(conn: Connection, schema: LeadSchema, version: str, rescore_all: bool,
+                  chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Stream the leads to score in chunks of chunk_rows."""
-    yield from read_lead_chunks(conn, unscored_leads_sql(rescore_all), {"version": version}, chunk_rows)
+    yield from read_lead_chunks(conn, unscored_leads_sql(schema, rescore_all), {"version": version}, chunk_rows,
+                                schema, [created_column(schema)])
 
 
 def score_leads(engine: Engine, model, model_name: str, model_version: str, *, rescore_all: bool = False,
@@ -124,6 +134,7 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
     """One atomic scoring run; a failure is recorded as a failed run and nothing else is kept."""
     now = now or datetime.now()
     started = time.perf_counter()
+    check_model_fits_database(engine, model)
     _ensure_lock_row(engine)
     try:
         with engine.begin() as conn:
@@ -139,11 +150,19 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
     return ScoringRun(run_id, model_version, scored, duration)
 
 
+def check_model_fits_database(engine: Engine, model) -> None:
+    """A model reads the columns of the schema it was trained on: the database must hold that schema's leads."""
+    stored = store.engine_schema(engine)
+    if model.schema.fingerprint != stored.fingerprint:
+        raise BadInputError(f"the model was trained on leads of schema {model.schema.name!r}; this database holds "
+                            f"schema {stored.name!r}")
+
+
 def _score_and_write(conn: Connection, scorer: ChunkScorer, run_id: int, version: str, rescore_all: bool,
                        chunk_rows: int, after_chunk: Callable[[int], None] | None) -> int:
     with tempfile.TemporaryDirectory(prefix="leadscore-run-") as folder:
-        spill = ScoreSpill(Path(folder))
-        for index, chunk in enumerate(read_unscored(conn, version, rescore_all, chunk_rows)):
+        spill = ScoreSpill(Path(folder), scorer.layout)
+        for index, chunk in enumerate(read_unscored(conn, scorer.schema, version, rescore_all, chunk_rows)):
             spill.append(scorer.score(chunk))
             if after_chunk is not None:
                 after_chunk(index)
@@ -190,15 +209,19 @@ def _record_failed_run(engine: Engine, model_name: str, model_version: str, now:
             status="failed", leads_scored=0, duration_s=duration, error=message))
 
 
-def drift_sample_sql() -> str:
+def drift_sample_sql(schema: LeadSchema) -> str:
     """Every k-th lead of a run by rank: a deterministic sample spread over the whole score range."""
-    return (f"SELECT {', '.join(lead_input_columns())}, s.score, s.predicted FROM leads l "
-            "JOIN lead_scores s ON s.lead_id = l.lead_id WHERE s.run_id = :run AND (s.rank % :step) = 0")
+    extra, source = _lead_sources(schema)
+    return (f"SELECT l.{LEAD_ID}, {', '.join(input_select_items(schema))}{extra}, s.score, s.predicted "
+            f"FROM {source} JOIN lead_scores s ON s.lead_id = l.lead_id WHERE s.run_id = :run AND (s.rank % :step) = 0")
 
 
-def read_drift_sample(engine: Engine, run_id: int, leads_scored: int, max_rows: int = 50_000) -> pd.DataFrame:
+def read_drift_sample(engine: Engine, run_id: int, leads_scored: int, max_rows: int = 50_000,
+                      schema: LeadSchema | None = None) -> pd.DataFrame:
     """The run's leads (features' inputs, score, predicted), sampled to at most max_rows."""
+    schema = schema or store.engine_schema(engine)
     step = max(1, -(-leads_scored // max_rows))
-    frame = store.read_frame(engine, drift_sample_sql(), {"run": run_id, "step": step})
-    frame["created_date"] = pd.to_datetime(frame["created_date"], format="ISO8601")
+    frame = store.read_frame(engine, drift_sample_sql(schema), {"run": run_id, "step": step})
+    column = created_column(schema)
+    frame[column] = pd.to_datetime(frame[column], format="ISO8601")
     return frame

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine
 
 from core import registry, store
 from core.config import Settings
-from core.features import INTERACTION_GROUPS, interaction_mapping
+from core.features import input_select_items, quoted
+from core.lead_schema import LeadSchema
 from core.model import (
     Candidate,
     Decision,
@@ -19,7 +21,6 @@ from core.model import (
     decide_promotion,
     train_candidate,
 )
-from core.schema import CODE_COLUMNS, INTERACTION_COLUMNS, LABEL, LEAD_ID
 
 MIN_COMPARISON_LABELS = 20  # per class, among holdout leads the champion never saw
 
@@ -33,79 +34,99 @@ class TrainingOutcome:
     metrics: dict[str, float]
     window: dict[str, str]
     decision: Decision
+    report: dict = field(default_factory=dict)  # bars, leakage lines, holdout method, recall interval
 
     def summary_lines(self) -> list[str]:
         """What the command prints."""
-        m = self.metrics
+        m, w = self.metrics, self.window
+        span = f" {w['data_start']} .. {w['data_end']}" if w.get("data_start") else ""
+        start = f" from {w['holdout_start']}" if w.get("holdout_start") not in (None, "", "random") else ""
         return [
-            f"data: {m['refit_rows']} labelled leads {self.window['data_start']} .. {self.window['data_end']}; "
-            f"holdout = {m['holdout_rows']} leads from {self.window['holdout_start']}",
+            f"data: {m['refit_rows']} labelled leads{span}; holdout = {m['holdout_rows']} leads{start} "
+            f"({self.report.get('holdout_method', 'holdout')})",
             f"holdout: AUC {m['auc']:.4f}  PR-AUC {m['pr_auc']:.4f}  precision {m['precision']:.4f}  "
-            f"recall {m['recall']:.4f}  F1 {m['f1']:.4f}  accuracy {m['accuracy']:.4f}  Brier {m['brier']:.4f}  "
-            f"threshold {m['threshold']:.4f}",
+            f"recall {m['recall']:.4f} (expected on new leads {m['recall_low']:.3f} .. {m['recall_high']:.3f})  "
+            f"F1 {m['f1']:.4f}  accuracy {m['accuracy']:.4f}  Brier {m['brier']:.4f}  threshold {m['threshold']:.4f}",
+            *self.report.get("leakage", []),
             f"version {self.version}: {'PROMOTED to champion' if self.decision.promote else 'not promoted'} "
             f"({self.decision.reason})",
         ]
 
 
-def _interaction_sum_sql(group: str) -> str:
-    members = [c for c in INTERACTION_COLUMNS if interaction_mapping()[c] == group]
-    return " + ".join(f'COALESCE("{c}", 0)' for c in members) + f' AS "{group}"'
+def labelled_leads_sql(schema: LeadSchema) -> str:
+    """Labelled leads with the sums added up in the database (fewer columns to move), oldest first."""
+    label = quoted(schema.label.db_name)
+    position = [schema.raw(n).db_name for n in (schema.created_column, schema.order_column) if n]
+    order = ", ".join(f"l.{quoted(c)}" for c in [*position[:1], store.LEAD_ID])
+    return (f"SELECT l.{store.LEAD_ID}, {', '.join(input_select_items(schema))}, l.{label} FROM leads l "
+            f"WHERE l.{label} IS NOT NULL ORDER BY {order}")
 
 
-def labelled_leads_sql() -> str:
-    """Labelled leads with the five interaction aggregates summed in the database (fewer columns to move)."""
-    columns = [LEAD_ID, "created_date", "city_mapped", *CODE_COLUMNS, "total_leads_droppped", "referred_lead"]
-    sums = ", ".join(_interaction_sum_sql(group) for group in INTERACTION_GROUPS)
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    return (f'SELECT {quoted}, {sums}, "{LABEL}" FROM leads WHERE "{LABEL}" IS NOT NULL '
-            f'ORDER BY created_date, "{LEAD_ID}"')
-
-
-def load_labelled_leads(engine: Engine) -> pd.DataFrame:
+def load_labelled_leads(engine: Engine, schema: LeadSchema | None = None) -> pd.DataFrame:
     """Every lead with a known outcome, oldest first."""
-    frame = store.read_frame(engine, labelled_leads_sql(), parse_dates=["created_date"])
-    frame[LABEL] = frame[LABEL].astype("int8")
+    schema = schema or store.engine_schema(engine)
+    created = [schema.raw(schema.created_column).db_name] if schema.created_column else []
+    frame = store.read_frame(engine, labelled_leads_sql(schema), parse_dates=created)
+    frame[schema.label.db_name] = frame[schema.label.db_name].astype("int8")
     return frame
 
 
-def label_counts(engine: Engine) -> tuple[int, int]:
+def label_counts(engine: Engine, schema: LeadSchema | None = None) -> tuple[int, int]:
     """(positives, negatives) among labelled leads: a cheap check before any training starts."""
-    counts = store.read_frame(engine, f'SELECT "{LABEL}" AS label, COUNT(*) AS n FROM leads '
-                                      f'WHERE "{LABEL}" IS NOT NULL GROUP BY "{LABEL}"')
+    label = quoted((schema or store.engine_schema(engine)).label.db_name)
+    counts = store.read_frame(engine, f"SELECT {label} AS label, COUNT(*) AS n FROM leads "
+                                      f"WHERE {label} IS NOT NULL GROUP BY {label}")
     by_label = dict(zip(counts["label"].astype(int), counts["n"].astype(int), strict=True))
     return by_label.get(1, 0), by_label.get(0, 0)
 
 
-def check_enough_labels(engine: Engine) -> None:
+def check_enough_labels(engine: Engine, schema: LeadSchema | None = None) -> None:
     """Refuse fast (BadInputError) when the stored labels cannot train a model."""
-    check_label_counts(*label_counts(engine))
+    schema = schema or store.engine_schema(engine)
+    check_label_counts(*label_counts(engine, schema), schema.label)
 
 
 def compare_with_champion(candidate: Candidate, baseline: registry.ChampionBaseline | None) -> Decision:
-    """The promotion decision: mission bars, then AUC against the champion on holdout leads neither model saw."""
+    """The promotion decision: the schema's bars, then AUC against the champion on holdout leads it never saw.
+
+    With a random holdout there is no "never saw": the champion is judged on the challenger's holdout as it is,
+    which can only favour the champion (a conservative comparison)."""
+    bars = candidate.bars
     if baseline is None:
-        return decide_promotion(candidate.metrics)
-    unseen = candidate.holdout[candidate.holdout["created_date"] >= baseline.holdout_start]
-    labels = unseen[LABEL].astype(int).to_numpy()
+        return decide_promotion(candidate.metrics, bars=bars)
+    unseen = _unseen_by_champion(candidate, baseline.holdout_start)
+    labels = unseen[candidate.schema.label.db_name].astype(int).to_numpy()
     if min(int(labels.sum()), int(len(labels) - labels.sum())) < MIN_COMPARISON_LABELS:
-        return decide_promotion(candidate.metrics, baseline.version)
+        return decide_promotion(candidate.metrics, baseline.version, bars=bars)
     champion_auc = float(roc_auc_score(labels, baseline.evaluation_model.predict_proba(unseen)))
     challenger_auc = float(roc_auc_score(labels, unseen["score"].to_numpy()))
-    return decide_promotion(candidate.metrics, baseline.version, champion_auc, challenger_auc)
+    return decide_promotion(candidate.metrics, baseline.version, champion_auc, challenger_auc, bars=bars)
+
+
+def _unseen_by_champion(candidate: Candidate, start) -> pd.DataFrame:
+    holdout = candidate.holdout
+    column = candidate.split.column if candidate.split is not None else None
+    if column is None or start is None:
+        return holdout
+    values = holdout[column]
+    if isinstance(start, pd.Timestamp) != pd.api.types.is_datetime64_any_dtype(values):
+        return holdout.iloc[0:0]  # the champion followed another column: nothing provably unseen
+    return holdout[np.asarray(values >= start)]
 
 
 def register_and_record(engine: Engine, settings: Settings, candidate: Candidate, decision: Decision) -> TrainingOutcome:
     """Log and register the candidate, then write its model_versions row."""
     registered = registry.register_candidate(settings, candidate, decision)
     registry.record_version(engine, settings.model_name, registered, candidate, decision)
-    return TrainingOutcome(registered.version, registered.run_id, candidate.metrics, candidate.window, decision)
+    return TrainingOutcome(registered.version, registered.run_id, candidate.metrics, candidate.window, decision,
+                           candidate.report)
 
 
 def run_training(engine: Engine, settings: Settings, config: ModelConfig | None = None) -> TrainingOutcome:
     """The whole training without Prefect: check, load, train, compare, register, record."""
-    check_enough_labels(engine)
-    candidate = train_candidate(load_labelled_leads(engine), config)
+    schema = store.engine_schema(engine)
+    check_enough_labels(engine, schema)
+    candidate = train_candidate(load_labelled_leads(engine, schema), config, schema)
     decision = compare_with_champion(candidate, registry.load_champion_baseline(settings))
     return register_and_record(engine, settings, candidate, decision)
 

@@ -9,6 +9,9 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from core.config import load_settings
+from core.errors import BadInputError
+from core.lead_schema import load_schema
+from core.store import make_engine
 from core.synthetic import generate_leads, write_leads_csv
 from flows.cli import run_command
 from flows.ingest import ingest_flow
@@ -45,12 +48,22 @@ def demo_flow(history_rows: int = 60_000, nightly_rows: int = 8_000) -> None:
     print("demo data ready: open the dashboard with make dashboard")
 
 
+def check_before_starting() -> None:
+    """The demo's synthetic leads follow the built-in schema: refuse another one, or a database of another schema."""
+    settings = load_settings()
+    schema, builtin = settings.lead_schema(), load_schema()
+    if schema.fingerprint != builtin.fingerprint:
+        raise BadInputError(f"the demo runs on the built-in {builtin.name} schema, not {schema.name!r}: "
+                            "unset LEADSCORE_SCHEMA")
+    make_engine(settings.resolved_database_url(), schema).dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.demo", description=__doc__)
     parser.add_argument("--history-rows", type=int, default=60_000)
     parser.add_argument("--nightly-rows", type=int, default=8_000)
     args = parser.parse_args(argv)
-    return run_command(lambda: demo_flow(args.history_rows, args.nightly_rows))
+    return run_command(lambda: demo_flow(args.history_rows, args.nightly_rows), precheck=check_before_starting)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def load_champion_model(settings: Settings) -> Champion:
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def score_unscored_leads(settings: Settings, champion: Champion, rescore_all: bool) -> ScoringRun:
     """One atomic run; a retry after a crash completes the work (nothing half-written to redo)."""
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(settings.resolved_database_url(), settings.lead_schema())
     try:
         return score_leads(engine, champion.model, settings.model_name, champion.version,
                            rescore_all=rescore_all, chunk_rows=settings.score_chunk_rows)
@@ -36,7 +36,7 @@ def score_unscored_leads(settings: Settings, champion: Champion, rescore_all: bo
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def report_drift(settings: Settings, champion: Champion, run: ScoringRun) -> float:
     """Evidently drift of this run against the champion's training reference."""
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(settings.resolved_database_url(), settings.lead_schema())
     try:
         summary = report_run_drift(engine, champion.model, champion.reference, run)
     finally:
@@ -47,7 +47,7 @@ def report_drift(settings: Settings, champion: Champion, run: ScoringRun) -> flo
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def runs_without_drift_report(settings: Settings, model_version: str) -> list[ScoringRun]:
     """This run, and any earlier run whose drift report failed: the rerun completes them."""
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(settings.resolved_database_url(), settings.lead_schema())
     try:
         return runs_missing_drift(engine, model_version)
     finally:
@@ -67,11 +67,18 @@ def score_flow(rescore_all: bool = False) -> ScoringRun:
     return run
 
 
+def check_before_starting() -> None:
+    """Refuse in a second, before Prefect starts: a bad schema file, a database of another schema, no champion."""
+    settings = load_settings()
+    make_engine(settings.resolved_database_url(), settings.lead_schema()).dispose()
+    require_champion(settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.score", description=__doc__)
     parser.add_argument("--rescore-all", action="store_true", help="score every lead again with the champion")
     args = parser.parse_args(argv)
-    return run_command(lambda: score_flow(args.rescore_all), precheck=lambda: require_champion(load_settings()))
+    return run_command(lambda: score_flow(args.rescore_all), precheck=check_before_starting)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from core.config import Settings, load_settings
+from core.lead_schema import LeadSchema
 from core.model import Candidate, Decision, ModelConfig, train_candidate
 from core.registry import (
     ChampionBaseline,
@@ -26,17 +27,18 @@ from flows.cli import retry_unless_bad_input, run_command
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
 def load_labelled(settings: Settings) -> pd.DataFrame:
     """Every lead with a known outcome (the database may be briefly unreachable)."""
-    engine = make_engine(settings.resolved_database_url())
+    schema = settings.lead_schema()
+    engine = make_engine(settings.resolved_database_url(), schema)
     try:
-        return load_labelled_leads(engine)
+        return load_labelled_leads(engine, schema)
     finally:
         engine.dispose()
 
 
 @task(cache_policy=NO_CACHE)
-def train(leads: pd.DataFrame, config: ModelConfig) -> Candidate:
-    """Time-based holdout evaluation, threshold and grades, refit on all labelled leads."""
-    return train_candidate(leads, config)
+def train(leads: pd.DataFrame, config: ModelConfig, schema: LeadSchema) -> Candidate:
+    """Holdout evaluation (newest 20% by time or order, else stratified random), threshold and grades, refit."""
+    return train_candidate(leads, config, schema)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
@@ -60,7 +62,7 @@ def register(settings: Settings, candidate: Candidate, decision: Decision) -> Re
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
 def record(settings: Settings, registered: RegisteredVersion, candidate: Candidate, decision: Decision) -> None:
     """The version's model_versions row for the dashboard (idempotent)."""
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(settings.resolved_database_url(), settings.lead_schema())
     try:
         record_version(engine, settings.model_name, registered, candidate, decision)
     finally:
@@ -69,33 +71,43 @@ def record(settings: Settings, registered: RegisteredVersion, candidate: Candida
 
 @flow(name="train", log_prints=True)
 def train_flow(feature_set: str = "full") -> TrainingOutcome:
-    """Train, evaluate on the most recent 20%, register, and promote only a model that clears the bars."""
+    """Train, evaluate on the held-out 20%, register, and promote only a model that clears the schema's bars."""
     settings = load_settings()
-    candidate = train(load_labelled(settings), ModelConfig(feature_set=feature_set))
+    candidate = train(load_labelled(settings), ModelConfig(feature_set=feature_set), settings.lead_schema())
     decision = decide(candidate, champion_baseline(settings))
     registered = register(settings, candidate, decision)
     record(settings, registered, candidate, decision)
-    outcome = TrainingOutcome(registered.version, registered.run_id, candidate.metrics, candidate.window, decision)
+    outcome = TrainingOutcome(registered.version, registered.run_id, candidate.metrics, candidate.window, decision,
+                              candidate.report)
     for line in outcome.summary_lines():
         print(line)
     return outcome
 
 
 def check_labels_before_starting() -> None:
-    """Refuse in a second, before Prefect starts, when the stored labels cannot train a model."""
-    engine = make_engine(load_settings().resolved_database_url())
+    """Refuse in a second, before Prefect starts: a bad schema file, a database of another schema, too few labels."""
+    settings = load_settings()
+    schema = settings.lead_schema()
+    engine = make_engine(settings.resolved_database_url(), schema)
     try:
-        check_enough_labels(engine)
+        check_enough_labels(engine, schema)
     finally:
         engine.dispose()
+
+
+def print_leakage_warnings(outcome: TrainingOutcome) -> None:
+    """The leakage warnings on the command's stdout too (the flow's prints go to Prefect's log on stderr)."""
+    for line in outcome.report.get("leakage", []):
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.train", description=__doc__)
     parser.add_argument("--feature-set", choices=["full", "course"], default="full",
-                        help="full = course features + hour and weekday (default); course = the course's only")
+                        help="full = every schema feature (default); course = without hour and weekday")
     args = parser.parse_args(argv)
-    return run_command(lambda: train_flow(args.feature_set), precheck=check_labels_before_starting)
+    return run_command(lambda: print_leakage_warnings(train_flow(args.feature_set)),
+                       precheck=check_labels_before_starting)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from core.errors import BadInputError
-from core.features import INTERACTION_GROUPS, OTHERS, interaction_sums
+from core.features import OTHERS, sum_values
+from core.lead_schema import load_schema
 from core.model import (
     LeadModel,
     check_label_counts,
@@ -18,9 +19,20 @@ from core.model import (
     cross_validated_auc,
     decide_promotion,
     holdout_metrics,
+    recall_interval,
     train_candidate,
+    wilson_interval,
 )
-from core.schema import INTERACTION_COLUMNS, LABEL
+
+LABEL = "app_complete_flag"
+SCHEMA = load_schema()
+SUMS = [f for f in SCHEMA.features if f.type == "sum"]
+INTERACTION_GROUPS = [f.key for f in SUMS]
+INTERACTION_COLUMNS = [c for f in SUMS for c in f.sources]
+
+
+def interaction_sums(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({f.key: sum_values(raw, SCHEMA, f) for f in SUMS}, index=raw.index)
 
 
 def test_time_based_holdout_on_real_leads_clears_the_mission_bars(dev_candidate):
@@ -195,3 +207,56 @@ def test_promotion_rule_checks_the_bars_first():
 def test_threshold_never_lands_on_recall_exactly_at_the_bar():
     labels, scores = np.array([1, 1, 1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
     assert choose_threshold(labels, scores, 0.75) == 0.5  # 0.7 gives recall 0.75 exactly: not above the bar
+
+
+def test_threshold_keeps_the_recall_interval_above_the_bar(dev_candidate):
+    holdout = dev_candidate.holdout
+    labels, scores = holdout[LABEL].astype(int).to_numpy(), holdout["score"].to_numpy()
+    low, high = dev_candidate.report["recall_interval"]
+    print(f"\nthreshold {dev_candidate.model.threshold:.4f}: holdout recall {dev_candidate.metrics['recall']:.4f}, "
+          f"expected on new leads {low:.4f} .. {high:.4f}, precision {dev_candidate.metrics['precision']:.4f} "
+          f"(plain rule: threshold {choose_threshold(labels, scores, 0.75):.4f})")
+    assert 0.75 < low < dev_candidate.metrics["recall"] < high
+    assert dev_candidate.model.threshold <= choose_threshold(labels, scores, 0.75)
+    assert dev_candidate.metrics["precision"] > 0.65
+    assert [dev_candidate.metrics["recall_low"], dev_candidate.metrics["recall_high"]] == [low, high]
+
+
+def test_the_margin_shrinks_with_more_positives():
+    wide = wilson_interval(75, 100)
+    narrow = wilson_interval(7_500, 10_000)
+    assert wide[0] < narrow[0] < 0.75 < narrow[1] < wide[1]
+    assert wilson_interval(75, 100, z=0.0) == pytest.approx((0.75, 0.75))
+
+
+def test_threshold_with_margin_gives_up_precision_only_where_recall_is_uncertain():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, 400)
+    scores = np.clip(0.25 * labels + rng.normal(0.4, 0.2, 400), 0, 1)
+    plain, margin = choose_threshold(labels, scores, 0.75), choose_threshold(labels, scores, 0.75, z=1.645)
+    assert margin < plain
+    assert recall_interval(labels, scores, margin)[0] > 0.75 >= recall_interval(labels, scores, plain)[0]
+
+
+def test_saved_model_carries_its_schema_and_loads_without_it(tmp_path: Path, dev_candidate):
+    dev_candidate.model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "schema.yaml").read_text() == SCHEMA.source_text
+    loaded = LeadModel.load(tmp_path / "m")
+    assert loaded.schema.fingerprint == SCHEMA.fingerprint and loaded.feature_names == dev_candidate.model.feature_names
+
+
+def test_codepro_reasons_read_as_before():
+    from core.reasons import describe
+
+    by_key = {f.key: f for f in SCHEMA.features}
+    said = {key: describe(by_key[key], value) for key, value in [
+        ("referred_lead", 1.0), ("city_tier", 1.0), ("first_utm_source_c", "Level16"),
+        ("total_leads_droppped", 3.0), ("career_interaction", 0.0), ("created_hour", 9.0),
+        ("first_platform_c", OTHERS), ("total_leads_droppped", 1.0), ("syllabus_interaction", 2.0)]}
+    assert said == {"referred_lead": "referred by a student", "city_tier": "tier-1 city",
+                    "first_utm_source_c": "came through source Level16", "total_leads_droppped": "left 1 earlier lead",
+                    "career_interaction": "no career interactions", "created_hour": "enquired in the morning (09h)",
+                    "first_platform_c": "came through a rare platform",
+                    "syllabus_interaction": "2 syllabus interactions on the site"}
+    assert describe(by_key["total_leads_droppped"], 3.0) == "left 3 earlier leads"
+    assert describe(by_key["referred_lead"], 0.0) == "not referred by a student"

@@ -18,12 +18,15 @@ from sklearn.metrics import roc_auc_score
 from core import registry, store
 from core.errors import BadInputError, NoChampionError
 from core.ingest import ingest_file
+from core.lead_schema import load_schema
 from core.model import ModelConfig, train_candidate
 from core.registry import load_champion, promote
-from core.schema import INTERACTION_COLUMNS, LABEL
+from core.schema import INTERACTION_COLUMNS
 from core.training import compare_with_champion, load_labelled_leads, run_training
 from tests.model.conftest import DEV_FILE
 from tests.paths import PROJECT_ROOT
+
+LABEL = "app_complete_flag"
 
 
 def _versions(engine) -> pd.DataFrame:
@@ -82,6 +85,15 @@ def test_model_versions_row_is_complete(settings, dev_engine):
     importance = json.loads(row["feature_importance_json"])
     assert sum(importance.values()) == pytest.approx(1.0) and "created_hour" in importance
     assert row["decision_reason"] == "clears the mission bars; no champion yet"
+    assert metrics["bars"] == {"auc": 0.75, "precision": 0.65, "recall": 0.75}
+    assert metrics["leakage"] == [] and metrics["holdout_method"] == "newest 20% by created_date"
+    low, high = metrics["recall_interval"]
+    assert 0.75 < low < metrics["recall"] < high
+    run = _client(settings).get_run(outcome.run_id)
+    assert run.data.tags["holdout"] == "newest 20% by created_date" and run.data.tags["leakage"] == "none"
+    assert (run.data.metrics["recall_low"], run.data.metrics["recall_high"]) == pytest.approx((low, high))
+    report = _client(settings).download_artifacts(outcome.run_id, "evaluation/report.json")
+    assert json.loads(Path(report).read_text())["recall_interval"] == [low, high]
 
 
 def test_shuffled_labels_are_registered_but_never_champion(settings, dev_engine):
@@ -212,7 +224,6 @@ def test_the_champion_is_judged_only_on_leads_it_never_saw(dev_candidate, dev_le
 
 
 def test_labelled_leads_read_the_same_on_sqlite_and_postgres(engine, tmp_path):
-    from core.features import INTERACTION_GROUPS, interaction_sums
     from core.synthetic import generate_leads, write_leads_csv
     from core.training import label_counts
 
@@ -224,5 +235,7 @@ def test_labelled_leads_read_the_same_on_sqlite_and_postgres(engine, tmp_path):
     stored = store.read_frame(engine, "SELECT count(*) AS n FROM leads")["n"][0]
     assert len(leads) == stored and leads["created_date"].is_monotonic_increasing
     assert label_counts(engine) == (int(leads[LABEL].sum()), int((leads[LABEL] == 0).sum()))
-    expected = interaction_sums(frame.drop_duplicates(subset=list(frame.columns.drop(LABEL)))).sum()
-    assert leads[list(INTERACTION_GROUPS)].sum().to_dict() == pytest.approx(expected.to_dict())
+    unique = frame.drop_duplicates(subset=list(frame.columns.drop(LABEL)))
+    sums = [f for f in load_schema().features if f.type == "sum"]
+    expected = {f.key: unique[list(f.sources)].fillna(0).to_numpy().sum() for f in sums}
+    assert leads[list(expected)].sum().to_dict() == pytest.approx(expected)

@@ -1,14 +1,28 @@
-"""The course's own expected tables, reproduced by our pipeline on leadscoring_test.csv."""
+"""The course's own expected tables, reproduced by our pipeline on leadscoring_test.csv, from the CodePro schema."""
 
+import io
 import sqlite3
 from datetime import datetime
+from importlib import resources
 
 import pandas as pd
 import pytest
 
-from core.features import map_categorical_levels, map_city_tier, map_interactions
+from core.features import CITY_TIER, map_categorical_levels, map_lookups, map_sums
+from core.lead_schema import load_schema
 from core.schema import RAW_COLUMNS, read_raw_csv, validate_leads
 from tests.paths import SHARED_DATA
+
+# the significant levels the course learned on its full training data (its notebook's lists)
+COURSE_SIGNIFICANT_LEVELS: dict[str, tuple[str, ...]] = {
+    "first_platform_c": ("Level0", "Level3", "Level7", "Level1", "Level2", "Level8"),
+    "first_utm_medium_c": (
+        "Level0", "Level2", "Level6", "Level3", "Level4", "Level9", "Level11", "Level5", "Level8", "Level20",
+        "Level13", "Level30", "Level33", "Level16", "Level10", "Level15", "Level26", "Level43",
+    ),
+    "first_utm_source_c": ("Level2", "Level0", "Level7", "Level4", "Level6", "Level16", "Level5", "Level14"),
+}
+SCHEMA = load_schema()
 
 
 def _expected(table: str) -> pd.DataFrame:
@@ -49,20 +63,33 @@ def test_loaded_data_matches_course(loaded):
 
 def test_city_tier_matches_course(loaded):
     expected = _expected("city_tier_mapped_test_case")
-    ours = map_city_tier(loaded)
+    ours = map_lookups(loaded, SCHEMA)
     assert list(ours.columns)[-1] == "city_tier"
     assert _as_row_set(ours) == _as_row_set(expected)
 
 
 def test_categorical_levels_match_course(loaded):
     expected = _expected("categorical_variables_mapped_test_case")
-    ours = map_categorical_levels(map_city_tier(loaded))
+    ours = map_categorical_levels(map_lookups(loaded, SCHEMA), SCHEMA, COURSE_SIGNIFICANT_LEVELS)
     assert len(ours) == len(expected)
     assert _as_row_set(ours) == _as_row_set(expected)
 
 
 def test_interactions_match_course(loaded):
     expected = _expected("interactions_mapped_test_case")
-    ours = map_interactions(map_categorical_levels(map_city_tier(loaded)))
+    ours = map_sums(map_categorical_levels(map_lookups(loaded, SCHEMA), SCHEMA, COURSE_SIGNIFICANT_LEVELS), SCHEMA)
     assert set(ours.columns) == set(expected.columns)
     assert _as_row_set(ours) == _as_row_set(expected)
+
+
+def test_schema_sums_are_the_course_interaction_mapping():
+    text = resources.files("core").joinpath("data/interaction_mapping.csv").read_text(encoding="utf-8-sig")
+    mapping = pd.read_csv(io.StringIO(text))
+    expected = mapping.groupby("interaction_mapping")["interaction_type"].apply(set).to_dict()
+    ours = {f.key: set(f.sources) for f in SCHEMA.features if f.type == "sum"}
+    assert ours == expected
+
+
+def test_city_tiers_of_the_synthetic_generator_are_the_schema_lookup():
+    lookup = SCHEMA.feature("city_tier").lookup
+    assert {city: float(tier) for city, tier in lookup.items()} == CITY_TIER

@@ -17,12 +17,15 @@ from core.drift import (
     save_drift_report,
 )
 from core.errors import BadInputError
-from core.features import COURSE_SIGNIFICANT_LEVELS, city_tier, fold_rare_levels, interaction_sums
+from core.features import fold_rare_levels, lookup_values, sum_values
+from core.lead_schema import load_schema
 from core.schema import read_raw_csv, validate_leads
 from core.store import read_frame, scoring_runs
 from tests.paths import SHARED_DATA
+from tests.unit.test_course_transformations import COURSE_SIGNIFICANT_LEVELS
 
 NOW = datetime(2026, 1, 1)
+SCHEMA = load_schema()
 P_VALUE_METHODS = ("p_value",)
 # the full training data's cleaned platform mix (shared/data/README.md), 238,964 rows
 TRAINING_PLATFORM_COUNTS = {
@@ -36,12 +39,14 @@ def _readable_frame(file_name: str) -> pd.DataFrame:
     raw, bad = read_raw_csv(SHARED_DATA / file_name)
     good = validate_leads(raw, NOW, bad).good
     out = pd.DataFrame({"lead_id": good["lead_id"], "created_date": good["created_date"],
-                        "city_tier": city_tier(good["city_mapped"])})
+                        "city_tier": lookup_values(SCHEMA.feature("city_tier"), good["city_mapped"])})
     for column, levels in COURSE_SIGNIFICANT_LEVELS.items():
         out[column] = fold_rare_levels(good[column], levels)
     out["total_leads_droppped"] = good["total_leads_droppped"]
     out["referred_lead"] = good["referred_lead"]
-    out = pd.concat([out, interaction_sums(good)], axis=1)
+    for feature in SCHEMA.features:
+        if feature.type == "sum":
+            out[feature.key] = sum_values(good, SCHEMA, feature).astype("int64")
     out["hour"] = good["created_date"].dt.hour
     out["weekday"] = good["created_date"].dt.weekday
     out["score"] = _fake_score(out)
