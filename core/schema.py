@@ -1,9 +1,23 @@
-"""The raw lead contract: read a CSV in the course's raw layout and split it into good and rejected rows."""
+"""Read a lead file and split it into good rows and rejected rows, by the rules of the lead schema.
+
+Every row of a file ends up either good (typed, under the schema's db names) or rejected with the raw
+row and a reason a person reads. A file is refused whole only when it cannot be read at all (missing,
+empty, binary, a header that is not UTF-8 text, missing or duplicate columns, no rows). Row by row:
+
+- a line with the wrong number of fields;
+- a row that is not valid UTF-8 text, holds a NUL byte (Postgres text cannot store one, so no store
+  takes it), or has a cell over MAX_CELL_BYTES;
+- a value that breaks its column's rule (datetime, number, flag, text, the label, the id column);
+- the same lead id as an earlier good row of the file with different content: the first row loads and
+  the later ones are rejected ("lead_id X appears earlier in this file with different content (row N)");
+  identical repeats are kept and counted as duplicates by the ingest.
+"""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,42 +30,31 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from core.errors import BadInputError
+from core.lead_schema import Label, LeadSchema, RawColumn, load_schema
 
-INTERACTION_COLUMNS: tuple[str, ...] = (
-    "1_on_1_industry_mentorship", "call_us_button_clicked", "career_assistance", "career_coach",
-    "career_impact", "careers", "chat_clicked", "companies", "download_button_clicked",
-    "download_syllabus", "emi_partner_click", "emi_plans_clicked", "fee_component_click",
-    "hiring_partners", "homepage_upgrad_support_number_clicked", "industry_projects_case_studies",
-    "live_chat_button_clicked", "payment_amount_toggle_mover", "placement_support",
-    "placement_support_banner_tab_clicked", "program_structure", "programme_curriculum",
-    "programme_faculty", "request_callback_on_instant_customer_support_cta_clicked",
-    "shorts_entry_click", "social_referral_click", "specialisation_tab_clicked", "specializations",
-    "specilization_click", "syllabus", "syllabus_expand", "syllabus_submodule_expand",
-    "tab_career_assistance", "tab_job_opportunities", "tab_student_support", "view_programs_page",
-    "whatsapp_chat_click",
-)
-CODE_COLUMNS: tuple[str, ...] = ("first_platform_c", "first_utm_medium_c", "first_utm_source_c")
-ZERO_IF_EMPTY_COLUMNS: tuple[str, ...] = ("total_leads_droppped", "referred_lead")
-COUNT_COLUMNS: tuple[str, ...] = ZERO_IF_EMPTY_COLUMNS + INTERACTION_COLUMNS
-RAW_COLUMNS: tuple[str, ...] = (
-    "created_date", "city_mapped", *CODE_COLUMNS, *ZERO_IF_EMPTY_COLUMNS, *INTERACTION_COLUMNS,
-)
-LABEL = "app_complete_flag"
 LEAD_ID = "lead_id"
-MAX_LEAD_ID = 64
 ROW_NUMBER = "row_number"
-BINARY_COLUMNS: tuple[str, ...] = ("referred_lead",)
-# the tokens pandas reads as missing by default, so "nan" in a file means what it meant to the course
-NA_TOKENS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-             "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+MAX_LEAD_ID = 64
+MAX_CELL_BYTES = 1 << 20  # 1 MiB: a row with a larger cell is rejected (its full text kept in rejected_leads)
+BLOCK_SIZE = 16 << 20  # Arrow's parse block; a file with a row longer than this is re-read in one block
+HEADER_BYTES = 1 << 20  # the header must fit in the file's first MiB
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A row set aside while reading, before any column rule: its position (if known), raw text, reason."""
+
+    row_number: int | None
+    raw_row: str  # JSON: the row's cells by column, or the line's text
+    reason: str
 
 
 @dataclass(frozen=True)
 class ValidatedFile:
-    """A file split into typed good rows (with lead_id) and rejected rows (raw row + reason)."""
+    """A file split into typed good rows (lead_id, row_number, db-named columns, the label) and rejected rows."""
 
     good: pd.DataFrame
-    rejected: pd.DataFrame
+    rejected: pd.DataFrame  # row_number, raw_row, reason
     has_label: bool
     rows_in: int
 
@@ -65,127 +68,257 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_raw_csv(path: Path) -> tuple[pd.DataFrame, list[list[str]]]:
-    """Read every cell as text; "", "nan", "NULL"... are empty, as the course's pandas read them.
-
-    Returns the frame and the lines that had the wrong number of fields (quarantined, not lost)."""
-    _check_is_csv_file(path)
-    bad_lines: list[list[str]] = []
-
-    def keep_bad_line(row) -> str:
-        bad_lines.append([row.text, f"row has {row.actual_columns} fields, the header has {row.expected_columns}"])
-        return "skip"
-
-    header = _header_names(path)
-    try:
-        table = pa_csv.read_csv(
-            path,
-            parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_bad_line, newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in header}, strings_can_be_null=True,
-                quoted_strings_can_be_null=True, null_values=NA_TOKENS),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
-        raise BadInputError(f"{path.name} is not a CSV file ({str(error).splitlines()[0][:120]})") from error
-    return _normalise_header(table.to_pandas(), path), bad_lines
+# ---------------------------------------------------------------- refusing a file whole
 
 
-def _header_names(path: Path) -> list[str]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return next(csv.reader(handle), [])
-    except UnicodeDecodeError as error:
-        raise BadInputError(f"{path.name} is not a CSV file (not UTF-8 text)") from error
-
-
-def check_raw_csv(path: Path) -> None:
-    """Refuse a file whole (missing, empty, not CSV, missing columns) before any work starts."""
-    _check_is_csv_file(path)
-    try:
-        head = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=1)
-    except (UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError) as error:
-        raise BadInputError(f"{path.name} is not a CSV file ({type(error).__name__})") from error
-    _normalise_header(head, path)
-    _refuse_duplicate_columns(path)
-
-
-def _refuse_duplicate_columns(path: Path) -> None:
-    names = [name.strip() for name in _header_names(path)]
+def check_raw_csv(path: Path, schema: LeadSchema) -> list[str]:
+    """Refuse a file whole (missing, empty, not CSV, missing or duplicate columns, no rows); its header."""
+    head = _file_head(path)
+    header, rest = _header_and_rest(head, path)
+    names = [name.strip() for name in header]
+    if names and (names[0] == "" or names[0].startswith("Unnamed: 0")):
+        names = names[1:]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise BadInputError(f"{path.name} has duplicate columns: {', '.join(repeated)}")
+    missing = [c for c in schema.file_columns() if c not in names]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        raise BadInputError(f"{path.name} is missing required columns: {shown}")
+    if not rest.strip() and path.stat().st_size <= len(head):
+        raise BadInputError(f"{path.name} has a header but no rows")
+    return header
 
 
-def _check_is_csv_file(path: Path) -> None:
+def _file_head(path: Path) -> bytes:
     if not path.exists():
         raise BadInputError(f"{path} does not exist")
     if not path.is_file():
         raise BadInputError(f"{path} is not a file")
     with path.open("rb") as handle:
-        head = handle.read(4096)
+        head = handle.read(HEADER_BYTES)
     if not head.strip():
         raise BadInputError(f"{path.name} is empty")
-    if b"\x00" in head:
+    return head
+
+
+def _header_and_rest(head: bytes, path: Path) -> tuple[list[str], str]:
+    """The header's names (as in the file) and the text after it; a binary or non-UTF-8 header refuses the file."""
+    text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, [])
+    except csv.Error as error:
+        raise BadInputError(f"{path.name} is not a CSV file (header: {error})") from error
+    joined = ",".join(header)
+    if "\x00" in joined:
         raise BadInputError(f"{path.name} is not a CSV file (binary content)")
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise BadInputError(f"{path.name} is not a CSV file (the header is not UTF-8 text)") from error
+    rest = text[len(_header_line(text)):]
+    return header, rest
 
 
-def _normalise_header(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    first = str(frame.columns[0]) if len(frame.columns) else ""
-    if first == "" or first.startswith("Unnamed: 0"):
-        frame = frame.drop(columns=frame.columns[0])
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in RAW_COLUMNS if c not in frame.columns]
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
-        raise BadInputError(f"{path.name} is missing required columns: {shown}")
-    if frame.empty:
-        raise BadInputError(f"{path.name} has a header but no rows")
+def _header_line(text: str) -> str:
+    """The header record's text, quoted newlines included (for finding what follows it)."""
+    in_quotes, position = False, 0
+    for position, char in enumerate(text):
+        if char == '"':
+            in_quotes = not in_quotes
+        elif char == "\n" and not in_quotes:
+            return text[:position + 1]
+    return text
+
+
+# ---------------------------------------------------------------- reading rows as text
+
+
+def read_raw_csv(path: Path, schema: LeadSchema) -> tuple[pd.DataFrame, list[Quarantined]]:
+    """Every cell as text (the schema's na_values are empty), indexed by the row's position in the file.
+
+    Returns the frame and the rows set aside while reading (wrong field count, not UTF-8, NUL byte,
+    oversized cell): quarantined with a reason, not lost."""
+    header = check_raw_csv(path, schema)
+    table, quarantined = _read_table(path, header, schema)
+    table, positions, unreadable = _set_aside_unreadable_rows(table, _has_nul_byte(path))
+    frame = _text_frame(table, positions)
+    del table
+    return frame, [*unreadable, *quarantined]
+
+
+def _read_table(path: Path, header: list[str], schema: LeadSchema) -> tuple[pa.Table, list[Quarantined]]:
+    """Arrow reads every column as bytes; a row longer than the parse block gets a block as large as the file."""
+    try:
+        return _read_table_with_block(path, header, schema, BLOCK_SIZE)
+    except pa.ArrowInvalid as error:
+        if "straddl" not in str(error):
+            raise BadInputError(f"{path.name} is not a CSV file ({str(error).splitlines()[0][:120]})") from error
+    try:
+        return _read_table_with_block(path, header, schema, max(BLOCK_SIZE, path.stat().st_size + 1))
+    except pa.ArrowInvalid as error:
+        raise BadInputError(f"{path.name} is not a CSV file ({str(error).splitlines()[0][:120]})") from error
+
+
+def _read_table_with_block(path: Path, header: list[str], schema: LeadSchema,
+                           block_size: int) -> tuple[pa.Table, list[Quarantined]]:
+    quarantined: list[Quarantined] = []
+
+    def keep_bad_line(row) -> str:
+        reason = f"row has {row.actual_columns} fields, the header has {row.expected_columns}"
+        quarantined.append(Quarantined(None, json.dumps(row.text, ensure_ascii=False), reason))
+        return "skip"
+
+    skip_index = bool(header) and (header[0].strip() == "" or header[0].startswith("Unnamed: 0"))
+    table = pa_csv.read_csv(
+        path,
+        read_options=pa_csv.ReadOptions(block_size=block_size),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_bad_line, newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.binary() for name in header}, strings_can_be_null=True,
+            quoted_strings_can_be_null=True, null_values=list(schema.na_values),
+            include_columns=header[1:] if skip_index else None),
+    )
+    return table.rename_columns([name.strip() for name in table.column_names]), quarantined
+
+
+def _has_nul_byte(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return any(b"\x00" in block for block in iter(lambda: handle.read(1 << 22), b""))
+
+
+def _set_aside_unreadable_rows(table: pa.Table, has_nul: bool) -> tuple[pa.Table, np.ndarray, list[Quarantined]]:
+    """Rows no store can take as text: invalid UTF-8, a NUL byte, a cell over MAX_CELL_BYTES."""
+    problems: dict[int, list[str]] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        for row in _rows_where(pc.greater(pc.binary_length(column), MAX_CELL_BYTES)):
+            size = len(column[int(row)].as_py())
+            problems.setdefault(int(row), []).append(
+                f"cell in column '{name}' is {size:,} bytes, over the maximum of {MAX_CELL_BYTES:,}")
+        if has_nul:
+            for row in _rows_where(pc.match_substring(column, "\x00")):
+                problems.setdefault(int(row), []).append(f"row contains a NUL byte (column '{name}')")
+        for row, reason in _invalid_utf8(column, name):
+            problems.setdefault(row, []).append(reason)
+    positions = np.arange(table.num_rows)
+    if not problems:
+        return table, positions, []
+    bad = np.zeros(table.num_rows, dtype=bool)
+    bad[list(problems)] = True
+    quarantined = [Quarantined(row + 1, _row_json(table, row), "; ".join(problems[row])) for row in sorted(problems)]
+    return table.filter(pa.array(~bad)), positions[~bad], quarantined
+
+
+def _rows_where(mask: pa.ChunkedArray) -> np.ndarray:
+    if not pc.any(mask).as_py():
+        return np.array([], dtype=np.int64)
+    return np.flatnonzero(mask.to_numpy(zero_copy_only=False) == True)  # noqa: E712 - nulls are not matches
+
+
+def _invalid_utf8(column: pa.ChunkedArray, name: str) -> list[tuple[int, str]]:
+    """Rows whose cell is not UTF-8 (Arrow checks a whole column at once; only a failing one is scanned)."""
+    try:
+        column.cast(pa.string())
+        return []
+    except pa.ArrowInvalid:
+        pass
+    found = []
+    for row, value in enumerate(column.to_pylist()):
+        if value is None:
+            continue
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            byte = value[error.start]
+            found.append((row, f"row is not valid UTF-8 text (byte 0x{byte:02x} at column '{name}')"))
+    return found
+
+
+def _row_json(table: pa.Table, row: int) -> str:
+    """A row's cells as JSON text; undecodable bytes are kept as \\xNN escapes."""
+    record = {}
+    for name in table.column_names:
+        value = table.column(name)[row].as_py()
+        record[name] = None if value is None else value.decode("utf-8", errors="backslashreplace")
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _text_frame(table: pa.Table, positions: np.ndarray) -> pd.DataFrame:
+    texts = table.cast(pa.schema([pa.field(name, pa.string()) for name in table.column_names]))
+    frame = texts.to_pandas()
+    frame.index = pd.Index(positions)
     return frame
 
 
-def validate_leads(raw: pd.DataFrame, now: datetime, bad_lines: list[list[str]] | None = None) -> ValidatedFile:
-    """Apply the per-row rules; every input row ends up either good or rejected with a reason."""
-    has_label = LABEL in raw.columns
-    typed, reasons = _typed_columns(raw, now, has_label)
-    is_bad = reasons != ""
-    good = typed.loc[~is_bad] if is_bad.any() else typed
-    good.insert(0, LEAD_ID, _lead_ids(raw.loc[~is_bad], good))
-    rejected = _rejected_rows(raw, reasons, is_bad, bad_lines or [])
-    return ValidatedFile(good=good, rejected=rejected, has_label=has_label, rows_in=len(raw) + len(bad_lines or []))
+# ---------------------------------------------------------------- row rules
 
 
-def _typed_columns(raw: pd.DataFrame, now: datetime, has_label: bool) -> tuple[pd.DataFrame, pd.Series]:
-    reasons = pd.Series("", index=raw.index, dtype=object)
-    typed: dict[str, pd.Series] = {ROW_NUMBER: pd.Series(np.arange(1, len(raw) + 1), index=raw.index)}
-    typed["created_date"] = _parse_created_date(raw["created_date"], now, reasons)
-    city, city_empty = _stripped(raw["city_mapped"])
-    typed["city_mapped"] = city.where(~city_empty)
-    for column in CODE_COLUMNS:
-        typed[column] = _parse_code(raw[column], column, reasons)
-    for column in COUNT_COLUMNS:
-        typed[column] = _parse_count(raw[column], column, reasons)
-    for column in BINARY_COLUMNS:
-        _require_binary(typed[column], raw[column], column, reasons)
-    if has_label:
-        label = _parse_count(raw[LABEL], LABEL, reasons)
-        _require_binary(label, raw[LABEL], LABEL, reasons)
-        typed[LABEL] = label.astype("Float64").round().astype("Int8")
-    else:
-        typed[LABEL] = pd.Series(pd.NA, index=raw.index, dtype="Int8")
-    if LEAD_ID in raw.columns:
-        lead_id, empty = _stripped(raw[LEAD_ID])
-        _add_reason(reasons, empty, "lead_id is empty")
-        _add_reason(reasons, lead_id.str.len().fillna(0) > MAX_LEAD_ID, f"lead_id is longer than {MAX_LEAD_ID} characters")
-    return pd.DataFrame(typed), reasons.str.removeprefix("; ")
+def validate_leads(raw: pd.DataFrame, now: datetime, schema: LeadSchema,
+                   bad_lines: list[Quarantined] | None = None) -> ValidatedFile:
+    """Apply the schema's rules per row; every input row ends up either good or rejected with a reason."""
+    bad_lines = bad_lines or []
+    has_label = schema.label.column in raw.columns
+    reasons = _Reasons(raw.index)
+    typed = _typed_columns(raw, now, schema, has_label, reasons)
+    file_ids = _file_lead_ids(raw, schema, reasons)
+    is_good = ~reasons.any()
+    good = typed.loc[is_good] if not is_good.all() else typed
+    lead_ids = file_ids.loc[is_good] if file_ids is not None else _content_hash(good, schema)
+    conflicts = _conflicting_repeats(good, lead_ids, _id_name(raw, schema))
+    if conflicts.any():
+        reasons.add_texts(conflicts[conflicts != ""])
+        good, lead_ids = good.loc[conflicts == ""], lead_ids.loc[conflicts == ""]
+        is_good = ~reasons.any()
+    good.insert(0, LEAD_ID, lead_ids)
+    rejected = _rejected_rows(raw, reasons.text(), ~is_good, bad_lines)
+    return ValidatedFile(good=good, rejected=rejected, has_label=has_label, rows_in=len(raw) + len(bad_lines))
 
 
-def _add_reason(reasons: pd.Series, mask: pd.Series, prefix: str, value: pd.Series | None = None,
-                suffix: str = "") -> None:
-    """Append a reason to the masked rows; the per-row text is only built for those rows."""
-    if not mask.any():
-        return
-    piece = prefix if value is None else prefix + value[mask].astype(object).astype(str) + suffix
-    reasons.loc[mask] = reasons.loc[mask] + "; " + piece
+class _Reasons:
+    """The reasons found per row, "; "-joined in the order the rules ran; the text is built only for bad rows."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self._text = pd.Series("", index=index, dtype=object)
+
+    def add(self, mask: pd.Series, prefix: str, value: pd.Series | None = None, suffix: str = "") -> None:
+        if not mask.any():
+            return
+        piece = prefix if value is None else prefix + value[mask].astype(object).astype(str) + suffix
+        self._text.loc[mask] = self._text.loc[mask] + "; " + piece
+
+    def add_texts(self, texts: pd.Series) -> None:
+        self._text.loc[texts.index] = self._text.loc[texts.index] + "; " + texts
+
+    def any(self) -> pd.Series:
+        return self._text != ""
+
+    def text(self) -> pd.Series:
+        return self._text.str.removeprefix("; ")
+
+
+def _typed_columns(raw: pd.DataFrame, now: datetime, schema: LeadSchema, has_label: bool,
+                   reasons: _Reasons) -> pd.DataFrame:
+    """Each raw column under its db name; type rules run in layout order, then the flags' value sets, then the label."""
+    typed: dict[str, pd.Series] = {ROW_NUMBER: pd.Series(raw.index.to_numpy() + 1, index=raw.index)}
+    flags: list[tuple[RawColumn, pd.Series, pd.Series]] = []
+    for column in schema.raw_columns:
+        values = raw[column.name] if column.name in raw.columns else pd.Series(pd.NA, index=raw.index, dtype="str")
+        if column.kind == "datetime":
+            typed[column.db_name] = _parse_datetime(values, column, now, reasons)
+        elif column.kind == "number":
+            typed[column.db_name] = _parse_number(values, column, reasons)
+        elif column.kind == "flag":
+            text, number = _parse_flag_values(values, column.name, column.yes + column.no, column.required, reasons)
+            flags.append((column, text, number))
+        else:
+            typed[column.db_name] = _parse_text(values, column, reasons)
+    for column, text, number in flags:
+        typed[column.db_name] = _flag_numbers(text, number, column, reasons)
+    typed[schema.label.db_name] = _parse_label(raw, schema.label, reasons) if has_label else \
+        pd.Series(pd.NA, index=raw.index, dtype="Int8")
+    return pd.DataFrame(typed)[[ROW_NUMBER, *(c.db_name for c in schema.raw_columns), schema.label.db_name]]
 
 
 def _stripped(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -194,20 +327,28 @@ def _stripped(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return text, (text.isna() | (text == "")).fillna(True).astype(bool)
 
 
-def _parse_created_date(values: pd.Series, now: datetime, reasons: pd.Series) -> pd.Series:
+def _parse_text(values: pd.Series, column: RawColumn, reasons: _Reasons) -> pd.Series:
+    text, empty = _stripped(values)
+    if column.required:
+        reasons.add(empty, f"{column.name} is empty")
+    return text.where(~empty)
+
+
+def _parse_datetime(values: pd.Series, column: RawColumn, now: datetime, reasons: _Reasons) -> pd.Series:
     text, empty = _stripped(values)
     parsed = _fast_datetime(text)
     slow = parsed.isna() & ~empty
     if slow.any():
         parsed.loc[slow] = _iso_datetime(text[slow])
-    _add_reason(reasons, empty, "created_date is missing")
-    _add_reason(reasons, parsed.isna() & ~empty, "created_date is not a date: '", text, "'")
-    _add_reason(reasons, parsed > pd.Timestamp(now), "created_date is in the future: ", text)
+    if column.required:
+        reasons.add(empty, f"{column.name} is missing")
+    reasons.add(parsed.isna() & ~empty, f"{column.name} is not a date: '", text, "'")
+    reasons.add(parsed > pd.Timestamp(now), f"{column.name} is in the future: ", text)
     return parsed
 
 
 def _fast_datetime(text: pd.Series) -> pd.Series:
-    """The raw layout's own format through Arrow; anything else is left missing for the slow path."""
+    """The usual `YYYY-MM-DD HH:MM:SS` through Arrow; anything else is left missing for the slow path."""
     parsed = pc.strptime(pa.array(text, type=pa.string()), format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
     return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index).astype("datetime64[us]")
 
@@ -217,20 +358,23 @@ def _iso_datetime(text: pd.Series) -> pd.Series:
     return parsed.dt.tz_convert(None).astype("datetime64[us]")
 
 
-def _parse_code(values: pd.Series, column: str, reasons: pd.Series) -> pd.Series:
+def _parse_number(values: pd.Series, column: RawColumn, reasons: _Reasons) -> pd.Series:
     text, empty = _stripped(values)
-    _add_reason(reasons, empty, f"{column} is empty")
-    return text
+    if column.required:
+        reasons.add(empty, f"{column.name} is empty")
+    number = _checked_number(text, empty, column.name, column.minimum, column.maximum, reasons)
+    return number.where(~empty, column.fill) if column.fill is not None else number
 
 
-def _parse_count(values: pd.Series, column: str, reasons: pd.Series) -> pd.Series:
-    text, empty = _stripped(values)
+def _checked_number(text: pd.Series, empty: pd.Series, name: str, minimum: float | None, maximum: float | None,
+                    reasons: _Reasons) -> pd.Series:
     number = _to_float(text, empty)
-    _add_reason(reasons, number.isna() & ~empty, f"{column} must be a number, got '", text, "'")
-    _add_reason(reasons, number < 0, f"{column} must be >= 0, got ", text)
-    _add_reason(reasons, np.isinf(number), f"{column} must be finite, got ", text)
-    if column in ZERO_IF_EMPTY_COLUMNS:
-        number = number.where(~empty, 0.0)
+    reasons.add(number.isna() & ~empty, f"{name} must be a number, got '", text, "'")
+    if minimum is not None:
+        reasons.add(number < minimum, f"{name} must be >= {minimum:g}, got ", text)
+    if maximum is not None:
+        reasons.add(number > maximum, f"{name} must be <= {maximum:g}, got ", text)
+    reasons.add(pd.Series(np.isinf(number), index=number.index), f"{name} must be finite, got ", text)
     return number
 
 
@@ -245,38 +389,162 @@ def _to_float(text: pd.Series, empty: pd.Series) -> pd.Series:
         return pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
 
 
-def _require_binary(number: pd.Series, raw: pd.Series, column: str, reasons: pd.Series) -> None:
-    bad = number.notna() & (number >= 0) & ~number.isin([0.0, 1.0])
-    _add_reason(reasons, bad, f"{column} must be 0 or 1, got ", _stripped(raw)[0])
+# -- flags and the label: a set of allowed values, compared case-insensitively and as numbers when numeric
 
 
-def _lead_ids(raw_good: pd.DataFrame, good: pd.DataFrame) -> pd.Series:
-    """The file's lead_id when present, else a hash of the row's content without the label."""
-    if LEAD_ID in raw_good.columns:
-        return raw_good[LEAD_ID].str.strip()
-    content = good[list(RAW_COLUMNS)].assign(created_date=good["created_date"].astype("int64"))
+def _numbers_of(values: tuple[str, ...]) -> list[float]:
+    numbers = []
+    for value in values:
+        try:
+            numbers.append(float(value))
+        except ValueError:
+            pass
+    return numbers
+
+
+def _parse_flag_values(values: pd.Series, name: str, allowed: tuple[str, ...], required: bool,
+                       reasons: _Reasons) -> tuple[pd.Series, pd.Series | None]:
+    """The stripped text, and its number when every allowed value is a number (then number rules apply:
+    "must be a number", ">= the lowest allowed value", "finite")."""
+    text, empty = _stripped(values)
+    if required:
+        reasons.add(empty, f"{name} is empty")
+    numbers = _numbers_of(allowed)
+    if len(numbers) < len(allowed):
+        return text, None
+    return text, _checked_number(text, empty, name, min(numbers), None, reasons)
+
+
+def _matching(text: pd.Series, number: pd.Series | None, values: tuple[str, ...]) -> pd.Series:
+    matched = text.str.lower().isin([v.lower() for v in values]).fillna(False).astype(bool)
+    numbers = _numbers_of(values)
+    if numbers and number is not None:
+        matched |= number.isin(numbers)
+    return matched
+
+
+def _check_allowed(text: pd.Series, number: pd.Series | None, name: str, allowed: tuple[str, ...],
+                   shown: str, reasons: _Reasons) -> None:
+    """A value outside the allowed set; numbers below the lowest allowed one already have their reason."""
+    outside = ~_matching(text, number, allowed) & text.notna() & (text != "")
+    if number is not None:
+        reasons.add(outside & number.notna() & (number >= min(_numbers_of(allowed))),
+                    f"{name} must be {shown}, got ", text)
+    else:
+        reasons.add(outside, f"{name} must be {shown}, got '", text, "'")
+
+
+def _flag_numbers(text: pd.Series, number: pd.Series | None, column: RawColumn, reasons: _Reasons) -> pd.Series:
+    """1.0 for a yes value, 0.0 for a no value, `fill` (or missing) when empty."""
+    _check_allowed(text, number, column.name, column.no + column.yes, " or ".join(column.no + column.yes), reasons)
+    flag = pd.Series(np.nan, index=text.index)
+    flag[_matching(text, number, column.no)] = 0.0
+    flag[_matching(text, number, column.yes)] = 1.0
+    if column.fill is not None:
+        flag = flag.where(text.notna() & (text != ""), column.fill)
+    return flag
+
+
+def _parse_label(raw: pd.DataFrame, label: Label, reasons: _Reasons) -> pd.Series:
+    """1 for a positive value; 0 for a negative one (or, without `negative`, any other value); empty: no label."""
+    allowed = (*(label.negative or ()), *label.positive)
+    if label.negative is None:
+        text, _ = _stripped(raw[label.column])
+        number = pd.to_numeric(text, errors="coerce") if _numbers_of(label.positive) else None
+    else:
+        text, number = _parse_flag_values(raw[label.column], label.column, allowed, False, reasons)
+        _check_allowed(text, number, label.column, allowed, label.allowed(), reasons)
+    value = pd.Series(0, index=text.index, dtype="Int8")
+    value[_matching(text, number, label.positive)] = 1
+    return value.where(text.notna() & (text != ""), pd.NA)
+
+
+# -- identity
+
+
+def _id_name(raw: pd.DataFrame, schema: LeadSchema) -> str:
+    return schema.id_column if schema.id_column and schema.id_column in raw.columns else LEAD_ID
+
+
+def _file_lead_ids(raw: pd.DataFrame, schema: LeadSchema, reasons: _Reasons) -> pd.Series | None:
+    """The file's id column when present (stripped, non-empty, at most MAX_LEAD_ID characters)."""
+    if not schema.id_column or schema.id_column not in raw.columns:
+        return None
+    lead_id, empty = _stripped(raw[schema.id_column])
+    reasons.add(empty, f"{schema.id_column} is empty")
+    reasons.add(lead_id.str.len().fillna(0) > MAX_LEAD_ID,
+                f"{schema.id_column} is longer than {MAX_LEAD_ID} characters")
+    return lead_id
+
+
+def _content_hash(good: pd.DataFrame, schema: LeadSchema) -> pd.Series:
+    """A lead without an id is the hash of its typed content in layout order, without the label:
+    identical rows are one lead (as the course's drop_duplicates)."""
+    columns = [schema.raw(name).db_name for name in schema.file_columns()]
+    content = good[columns]
+    dates = [c.db_name for c in schema.raw_columns if c.kind == "datetime" and c.db_name in columns]
+    if dates:
+        content = content.assign(**{name: content[name].astype("int64") for name in dates})
     hashed = pd.util.hash_pandas_object(content, index=False, categorize=False)
     return pd.Series(np.char.mod("h%016x", hashed.to_numpy()), index=good.index)
 
 
-def _rejected_rows(raw: pd.DataFrame, reasons: pd.Series, is_bad: pd.Series, bad_lines: list[list[str]]) -> pd.DataFrame:
+def _conflicting_repeats(good: pd.DataFrame, lead_ids: pd.Series, id_name: str) -> pd.Series:
+    """A later row with an earlier row's lead id but other content (label included) is rejected:
+    the first row wins, and the later content is kept in rejected_leads rather than dropped silently."""
+    repeated = lead_ids.duplicated(keep=False)
+    conflicts = pd.Series("", index=good.index, dtype=object)
+    if not repeated.any():
+        return conflicts
+    rows = good.loc[repeated].drop(columns=[ROW_NUMBER])
+    content = pd.Series(pd.util.hash_pandas_object(rows, index=False, categorize=False).to_numpy(), index=rows.index)
+    ids = lead_ids.loc[repeated]
+    first_content = content.groupby(ids, sort=False).transform("first")
+    first_row = good.loc[repeated, ROW_NUMBER].groupby(ids, sort=False).transform("first")
+    differs = content != first_content
+    conflicts.loc[differs[differs].index] = [
+        f"{id_name} {lead_id} appears earlier in this file with different content (row {row})"
+        for lead_id, row in zip(ids[differs], first_row[differs], strict=True)]
+    return conflicts
+
+
+# -- rejected rows
+
+
+def _rejected_rows(raw: pd.DataFrame, reasons: pd.Series, is_bad: pd.Series,
+                   bad_lines: list[Quarantined]) -> pd.DataFrame:
     bad_raw = raw.loc[is_bad]
     records = bad_raw.astype(object).where(bad_raw.notna(), None).to_dict(orient="records")
-    rows = [json.dumps(record, ensure_ascii=False) for record in records]
     frame = pd.DataFrame({
-        ROW_NUMBER: np.flatnonzero(is_bad.to_numpy()) + 1,
-        "raw_row": rows,
+        ROW_NUMBER: pd.array(bad_raw.index.to_numpy() + 1, dtype="Int64"),
+        "raw_row": [json.dumps(record, ensure_ascii=False) for record in records],
         "reason": reasons.loc[is_bad].to_numpy(),
     })
-    if bad_lines:
-        frame = pd.concat([frame, _malformed_lines(bad_lines)], ignore_index=True)
-    return frame
-
-
-def _malformed_lines(bad_lines: list[list[str]]) -> pd.DataFrame:
-    return pd.DataFrame({
-        ROW_NUMBER: [None] * len(bad_lines),
-        "raw_row": [json.dumps(text, ensure_ascii=False) for text, _ in bad_lines],
-        "reason": [reason for _, reason in bad_lines],
+    if not bad_lines:
+        return frame
+    quarantined = pd.DataFrame({
+        ROW_NUMBER: pd.array([line.row_number for line in bad_lines], dtype="Int64"),
+        "raw_row": [line.raw_row for line in bad_lines],
+        "reason": [line.reason for line in bad_lines],
     })
+    merged = pd.concat([frame, quarantined], ignore_index=True)
+    return merged.sort_values(ROW_NUMBER, kind="stable", na_position="last").reset_index(drop=True)
 
+
+# ---------------------------------------------------------------- transitional names
+
+
+def __getattr__(name: str):
+    """Names modules not yet moved onto the LeadSchema still import; derived from the built-in schema
+    on first use (nothing at import time). New code reads the schema instead."""
+    schema = load_schema()
+    legacy = {
+        "LABEL": lambda: schema.label.column,
+        "RAW_COLUMNS": lambda: tuple(schema.file_columns()),
+        "CODE_COLUMNS": lambda: tuple(c.name for c in schema.raw_columns if c.kind == "text" and c.required),
+        "INTERACTION_COLUMNS": lambda: tuple(
+            c.name for c in schema.raw_columns if any(c.name in f.sources for f in schema.features if f.type == "sum")),
+    }
+    if name not in legacy:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return legacy[name]()
