@@ -15,10 +15,12 @@ empty, binary, a header that is not UTF-8 text, missing or duplicate columns, no
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -149,16 +151,19 @@ def read_raw_csv(path: Path, schema: LeadSchema) -> tuple[pd.DataFrame, list[Qua
 
 
 def _read_table(path: Path, header: list[str], schema: LeadSchema) -> tuple[pa.Table, list[Quarantined]]:
-    """Arrow reads every column as bytes; a row longer than the parse block gets a block as large as the file."""
+    """Arrow reads every column as bytes. A row longer than the parse block ("straddles two block
+    boundaries") gets a block as large as the file; what Arrow still cannot read (a malformed line with an
+    undecodable byte) goes through Python's csv reader, slower but line by line."""
     try:
         return _read_table_with_block(path, header, schema, BLOCK_SIZE)
     except pa.ArrowInvalid as error:
-        if "straddl" not in str(error):
-            raise BadInputError(f"{path.name} is not a CSV file ({str(error).splitlines()[0][:120]})") from error
+        if "straddl" in str(error):
+            with contextlib.suppress(pa.ArrowInvalid):
+                return _read_table_with_block(path, header, schema, max(BLOCK_SIZE, path.stat().st_size + 1))
     try:
-        return _read_table_with_block(path, header, schema, max(BLOCK_SIZE, path.stat().st_size + 1))
-    except pa.ArrowInvalid as error:
-        raise BadInputError(f"{path.name} is not a CSV file ({str(error).splitlines()[0][:120]})") from error
+        return _read_table_streaming(path, header, schema)
+    except csv.Error as error:
+        raise BadInputError(f"{path.name} is not a CSV file ({str(error)[:120]})") from error
 
 
 def _read_table_with_block(path: Path, header: list[str], schema: LeadSchema,
@@ -171,16 +176,63 @@ def _read_table_with_block(path: Path, header: list[str], schema: LeadSchema,
         return "skip"
 
     skip_index = bool(header) and (header[0].strip() == "" or header[0].startswith("Unnamed: 0"))
-    table = pa_csv.read_csv(
+    with _handler_errors_silenced():  # a malformed line Arrow cannot decode fails the read: we fall back
+        table = _arrow_read(path, header, schema, block_size, keep_bad_line, skip_index)
+    return table.rename_columns([name.strip() for name in table.column_names]), quarantined
+
+
+@contextlib.contextmanager
+def _handler_errors_silenced():
+    """Arrow reports an exception raised while it hands a malformed line to Python through
+    sys.unraisablehook (a traceback on stderr) and then fails the read; the failure alone is enough."""
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda _unraisable: None
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def _arrow_read(path: Path, header: list[str], schema: LeadSchema, block_size: int, on_bad_line,
+                skip_index: bool) -> pa.Table:
+    return pa_csv.read_csv(
         path,
         read_options=pa_csv.ReadOptions(block_size=block_size),
-        parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_bad_line, newlines_in_values=True),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=on_bad_line, newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
             column_types={name: pa.binary() for name in header}, strings_can_be_null=True,
             quoted_strings_can_be_null=True, null_values=list(schema.na_values),
             include_columns=header[1:] if skip_index else None),
     )
-    return table.rename_columns([name.strip() for name in table.column_names]), quarantined
+
+
+def _read_table_streaming(path: Path, header: list[str], schema: LeadSchema) -> tuple[pa.Table, list[Quarantined]]:
+    names = [name.strip() for name in header]
+    first = 1 if names and (names[0] == "" or header[0].startswith("Unnamed: 0")) else 0
+    nulls = set(schema.na_values)
+    cells: list[list[bytes | None]] = [[] for _ in names]
+    quarantined: list[Quarantined] = []
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for fields in reader:
+            if not fields:
+                continue
+            if len(fields) != len(names):
+                quarantined.append(Quarantined(None, json.dumps(_line_text(fields), ensure_ascii=False),
+                                               f"row has {len(fields)} fields, the header has {len(names)}"))
+                continue
+            for column, field in zip(cells, fields, strict=True):
+                column.append(None if field in nulls else field.encode("utf-8", errors="surrogateescape"))
+    table = pa.table({name: pa.array(cells[i], type=pa.binary()) for i, name in enumerate(names) if i >= first})
+    return table, quarantined
+
+
+def _line_text(fields: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(fields)
+    return buffer.getvalue().encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
 
 
 def _has_nul_byte(path: Path) -> bool:
@@ -395,10 +447,8 @@ def _to_float(text: pd.Series, empty: pd.Series) -> pd.Series:
 def _numbers_of(values: tuple[str, ...]) -> list[float]:
     numbers = []
     for value in values:
-        try:
+        with contextlib.suppress(ValueError):
             numbers.append(float(value))
-        except ValueError:
-            pass
     return numbers
 
 
