@@ -8,6 +8,7 @@ import pytest
 
 from core import store
 from core.config import Settings
+from core.lead_schema import load_schema
 from flows.ingest import ingest_flow, ingest_landing_flow
 from tests.paths import PROJECT_ROOT, SHARED_DATA
 from tests.samples import real_sample, write_sample
@@ -59,3 +60,26 @@ def test_landing_folder_files_are_ingested_or_refused(prefect_harness, tmp_path)
     reasons = list((landing / "refused").glob("*-bad.csv.reason.txt"))
     assert len(reasons) == 1 and "missing required columns" in reasons[0].read_text()
     assert list(landing.glob("*.csv")) == []
+
+
+def test_cli_refuses_a_bad_schema_file_with_its_one_line(tmp_path, monkeypatch):
+    schema = tmp_path / "bad.yaml"
+    schema.write_text("name: broken\nlabel: {column: won, positive: ['1']}\nfeatures:\n  visits: {type: numbr}\n")
+    monkeypatch.setenv("LEADSCORE_SCHEMA", str(schema))
+    result = _run_cli(str(SHARED_DATA / "leadscoring_test.csv"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: schema bad.yaml: features.visits.type: unknown type 'numbr' "
+        "(expected one of category, number, flag, lookup, sum, hour, weekday)"]
+    assert "prefect" not in result.stdout.lower()
+
+
+def test_cli_refuses_a_database_of_another_schema_with_one_line(isolated_home, monkeypatch):
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    crm = PROJECT_ROOT / "schemas" / "example_crm.yaml"
+    store.make_engine(Settings().resolved_database_url(), load_schema(crm)).dispose()
+    monkeypatch.delenv("LEADSCORE_SCHEMA", raising=False)  # CodePro, against a database of CRM leads
+    result = _run_cli(str(SHARED_DATA / "leadscoring_test.csv"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the database holds leads of schema 'Example CRM export'")
