@@ -305,6 +305,8 @@ def _text_frame(table: pa.Table, positions: np.ndarray) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- row rules
+# The rules run on Arrow arrays, column by column, with positions 0..n-1 of the raw frame; a reason's
+# text is only built for the rows that break the rule.
 
 
 def validate_leads(raw: pd.DataFrame, now: datetime, schema: LeadSchema,
@@ -312,133 +314,157 @@ def validate_leads(raw: pd.DataFrame, now: datetime, schema: LeadSchema,
     """Apply the schema's rules per row; every input row ends up either good or rejected with a reason."""
     bad_lines = bad_lines or []
     has_label = schema.label.column in raw.columns
-    reasons = _Reasons(raw.index)
+    reasons = _Reasons(len(raw))
     typed = _typed_columns(raw, now, schema, has_label, reasons)
     file_ids = _file_lead_ids(raw, schema, reasons)
-    is_good = ~reasons.any()
-    good = typed.loc[is_good] if not is_good.all() else typed
-    lead_ids = file_ids.loc[is_good] if file_ids is not None else _content_hash(good, schema)
+    good_rows = np.flatnonzero(reasons.none())
+    good = _good_frame(typed, good_rows, raw.index)
+    lead_ids = _take_text(file_ids, good_rows, good.index) if file_ids is not None else _content_hash(good, schema)
     conflicts = _conflicting_repeats(good, lead_ids, _id_name(raw, schema))
-    if conflicts.any():
-        reasons.add_texts(conflicts[conflicts != ""])
-        good, lead_ids = good.loc[conflicts == ""], lead_ids.loc[conflicts == ""]
-        is_good = ~reasons.any()
+    if conflicts:
+        reasons.add_rows(np.array([raw.index.get_loc(label) for label in conflicts]), list(conflicts.values()))
+        keep = ~good.index.isin(list(conflicts))
+        good, lead_ids = good.loc[keep], lead_ids.loc[keep]
     good.insert(0, LEAD_ID, lead_ids)
-    rejected = _rejected_rows(raw, reasons.text(), ~is_good, bad_lines)
+    rejected = _rejected_rows(raw, reasons, bad_lines)
     return ValidatedFile(good=good, rejected=rejected, has_label=has_label, rows_in=len(raw) + len(bad_lines))
 
 
 class _Reasons:
-    """The reasons found per row, "; "-joined in the order the rules ran; the text is built only for bad rows."""
+    """The reasons found per row, "; "-joined in the order the rules ran."""
 
-    def __init__(self, index: pd.Index) -> None:
-        self._text = pd.Series("", index=index, dtype=object)
+    def __init__(self, rows: int) -> None:
+        self._text = np.full(rows, "", dtype=object)
 
-    def add(self, mask: pd.Series, prefix: str, value: pd.Series | None = None, suffix: str = "") -> None:
+    def add(self, mask: np.ndarray, prefix: str, column: _Text | None = None, suffix: str = "") -> None:
+        """Append `prefix`, or `prefix + the cell's stripped text + suffix`, to the masked rows."""
         if not mask.any():
             return
-        piece = prefix if value is None else prefix + value[mask].astype(object).astype(str) + suffix
-        self._text.loc[mask] = self._text.loc[mask] + "; " + piece
+        rows = np.flatnonzero(mask)
+        pieces = [prefix] * len(rows) if column is None else [prefix + v + suffix for v in column.shown(rows)]
+        self.add_rows(rows, pieces)
 
-    def add_texts(self, texts: pd.Series) -> None:
-        self._text.loc[texts.index] = self._text.loc[texts.index] + "; " + texts
+    def add_rows(self, rows: np.ndarray, pieces: list[str]) -> None:
+        self._text[rows] = self._text[rows] + "; " + np.array(pieces, dtype=object)
 
-    def any(self) -> pd.Series:
-        return self._text != ""
+    def none(self) -> np.ndarray:
+        return self._text == ""
 
-    def text(self) -> pd.Series:
-        return self._text.str.removeprefix("; ")
+    def of_bad_rows(self) -> tuple[np.ndarray, list[str]]:
+        rows = np.flatnonzero(~self.none())
+        return rows, [text.removeprefix("; ") for text in self._text[rows]]
+
+
+class _Text:
+    """One raw column as Arrow text without surrounding spaces, and where it is empty (missing or blank)."""
+
+    def __init__(self, values: pd.Series) -> None:
+        if values.dtype != "str":
+            values = values.astype("str")
+        arrow = values.array.__arrow_array__()  # pandas' str keeps Arrow chunks: no copy, no Python objects
+        self.text = pc.utf8_trim_whitespace(arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow]))
+        empty = pc.fill_null(pc.equal(pc.binary_length(self.text), 0), True)
+        self.empty = empty.to_numpy(zero_copy_only=False)
+        if int(self.empty.sum()) > self.text.null_count:  # blank cells become missing
+            self.text = pc.if_else(empty, pa.scalar(None, self.text.type), self.text)
+
+    @classmethod
+    def absent(cls, rows: int) -> _Text:
+        return cls(pd.Series([None] * rows, dtype="str"))
+
+    def shown(self, rows: np.ndarray) -> list[str]:
+        return ["nan" if v is None else v for v in self.text.take(pa.array(rows)).to_pylist()]
+
+    def lowered_in(self, values: tuple[str, ...]) -> np.ndarray:
+        found = pc.is_in(pc.utf8_lower(self.text), value_set=pa.array([v.lower() for v in values], self.text.type))
+        return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+    def as_series(self) -> pd.Series:
+        return self.text.to_pandas()
 
 
 def _typed_columns(raw: pd.DataFrame, now: datetime, schema: LeadSchema, has_label: bool,
-                   reasons: _Reasons) -> pd.DataFrame:
+                   reasons: _Reasons) -> dict[str, object]:
     """Each raw column under its db name; type rules run in layout order, then the flags' value sets, then the label."""
-    typed: dict[str, pd.Series] = {ROW_NUMBER: pd.Series(raw.index.to_numpy() + 1, index=raw.index)}
-    flags: list[tuple[RawColumn, pd.Series, pd.Series]] = []
+    typed: dict[str, object] = {ROW_NUMBER: raw.index.to_numpy() + 1}
+    flags: list[tuple[RawColumn, _Text, np.ndarray | None]] = []
     for column in schema.raw_columns:
-        values = raw[column.name] if column.name in raw.columns else pd.Series(pd.NA, index=raw.index, dtype="str")
+        text = _Text(raw[column.name]) if column.name in raw.columns else _Text.absent(len(raw))
         if column.kind == "datetime":
-            typed[column.db_name] = _parse_datetime(values, column, now, reasons)
+            typed[column.db_name] = _parse_datetime(text, column, now, reasons)
         elif column.kind == "number":
-            typed[column.db_name] = _parse_number(values, column, reasons)
+            typed[column.db_name] = _parse_number(text, column, reasons)
         elif column.kind == "flag":
-            text, number = _parse_flag_values(values, column.name, column.yes + column.no, column.required, reasons)
-            flags.append((column, text, number))
+            flags.append((column, text, _flag_number(text, column.name, column.yes + column.no, column.required,
+                                                     reasons)))
         else:
-            typed[column.db_name] = _parse_text(values, column, reasons)
+            if column.required:
+                reasons.add(text.empty, f"{column.name} is empty")
+            typed[column.db_name] = text.as_series().array
     for column, text, number in flags:
-        typed[column.db_name] = _flag_numbers(text, number, column, reasons)
+        typed[column.db_name] = _flag_values(text, number, column, reasons)
     typed[schema.label.db_name] = _parse_label(raw, schema.label, reasons) if has_label else \
-        pd.Series(pd.NA, index=raw.index, dtype="Int8")
-    return pd.DataFrame(typed)[[ROW_NUMBER, *(c.db_name for c in schema.raw_columns), schema.label.db_name]]
+        pd.array([pd.NA] * len(raw), dtype="Int8")
+    order = [ROW_NUMBER, *(c.db_name for c in schema.raw_columns), schema.label.db_name]
+    return {name: typed[name] for name in order}
 
 
-def _stripped(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Text without surrounding spaces, and where it is empty (missing or blank)."""
-    text = values.astype("str").str.strip() if values.dtype != "str" else values.str.strip()
-    return text, (text.isna() | (text == "")).fillna(True).astype(bool)
+def _good_frame(typed: dict[str, object], good_rows: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    every_row = len(good_rows) == len(index)
+    columns = {name: values if every_row else values[good_rows] for name, values in typed.items()}
+    return pd.DataFrame(columns, index=index if every_row else index[good_rows])
 
 
-def _parse_text(values: pd.Series, column: RawColumn, reasons: _Reasons) -> pd.Series:
-    text, empty = _stripped(values)
-    if column.required:
-        reasons.add(empty, f"{column.name} is empty")
-    return text.where(~empty)
+def _take_text(text: _Text, rows: np.ndarray, index: pd.Index) -> pd.Series:
+    series = text.text.take(pa.array(rows)).to_pandas()
+    series.index = index
+    return series
 
 
-def _parse_datetime(values: pd.Series, column: RawColumn, now: datetime, reasons: _Reasons) -> pd.Series:
-    text, empty = _stripped(values)
-    parsed = _fast_datetime(text)
-    slow = parsed.isna() & ~empty
+def _parse_datetime(text: _Text, column: RawColumn, now: datetime, reasons: _Reasons) -> np.ndarray:
+    """The usual `YYYY-MM-DD HH:MM:SS` through Arrow; other ISO 8601 forms through pandas (UTC offsets applied)."""
+    fast = pc.strptime(text.text, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    parsed = fast.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    slow = np.isnat(parsed) & ~text.empty
     if slow.any():
-        parsed.loc[slow] = _iso_datetime(text[slow])
+        rows = np.flatnonzero(slow)
+        iso = pd.to_datetime(pd.Series(text.shown(rows)), format="ISO8601", errors="coerce", utc=True)
+        parsed[rows] = iso.dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
     if column.required:
-        reasons.add(empty, f"{column.name} is missing")
-    reasons.add(parsed.isna() & ~empty, f"{column.name} is not a date: '", text, "'")
-    reasons.add(parsed > pd.Timestamp(now), f"{column.name} is in the future: ", text)
+        reasons.add(text.empty, f"{column.name} is missing")
+    reasons.add(np.isnat(parsed) & ~text.empty, f"{column.name} is not a date: '", text, "'")
+    reasons.add(parsed > np.datetime64(now, "us"), f"{column.name} is in the future: ", text)
     return parsed
 
 
-def _fast_datetime(text: pd.Series) -> pd.Series:
-    """The usual `YYYY-MM-DD HH:MM:SS` through Arrow; anything else is left missing for the slow path."""
-    parsed = pc.strptime(pa.array(text, type=pa.string()), format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
-    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index).astype("datetime64[us]")
-
-
-def _iso_datetime(text: pd.Series) -> pd.Series:
-    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
-    return parsed.dt.tz_convert(None).astype("datetime64[us]")
-
-
-def _parse_number(values: pd.Series, column: RawColumn, reasons: _Reasons) -> pd.Series:
-    text, empty = _stripped(values)
+def _parse_number(text: _Text, column: RawColumn, reasons: _Reasons) -> np.ndarray:
     if column.required:
-        reasons.add(empty, f"{column.name} is empty")
-    number = _checked_number(text, empty, column.name, column.minimum, column.maximum, reasons)
-    return number.where(~empty, column.fill) if column.fill is not None else number
+        reasons.add(text.empty, f"{column.name} is empty")
+    number = _checked_number(text, column.name, column.minimum, column.maximum, reasons)
+    return np.where(text.empty, column.fill, number) if column.fill is not None else number
 
 
-def _checked_number(text: pd.Series, empty: pd.Series, name: str, minimum: float | None, maximum: float | None,
-                    reasons: _Reasons) -> pd.Series:
-    number = _to_float(text, empty)
-    reasons.add(number.isna() & ~empty, f"{name} must be a number, got '", text, "'")
-    if minimum is not None:
-        reasons.add(number < minimum, f"{name} must be >= {minimum:g}, got ", text)
-    if maximum is not None:
-        reasons.add(number > maximum, f"{name} must be <= {maximum:g}, got ", text)
-    reasons.add(pd.Series(np.isinf(number), index=number.index), f"{name} must be finite, got ", text)
+def _checked_number(text: _Text, name: str, minimum: float | None, maximum: float | None,
+                    reasons: _Reasons) -> np.ndarray:
+    number = _to_float(text)
+    with np.errstate(invalid="ignore"):
+        reasons.add(np.isnan(number) & ~text.empty, f"{name} must be a number, got '", text, "'")
+        if minimum is not None:
+            reasons.add(number < minimum, f"{name} must be >= {minimum:g}, got ", text)
+        if maximum is not None:
+            reasons.add(number > maximum, f"{name} must be <= {maximum:g}, got ", text)
+        reasons.add(np.isinf(number), f"{name} must be finite, got ", text)
     return number
 
 
-def _to_float(text: pd.Series, empty: pd.Series) -> pd.Series:
+def _to_float(text: _Text) -> np.ndarray:
     """Arrow's cast for clean columns (all of them, usually); pandas' tolerant parse otherwise."""
-    if empty.all():
-        return pd.Series(np.nan, index=text.index)
+    if text.empty.all():
+        return np.full(len(text.empty), np.nan)
     try:
-        cast = pc.cast(pa.array(text.where(~empty), type=pa.string()), pa.float64())
-        return pd.Series(cast.to_numpy(zero_copy_only=False), index=text.index)
+        return pc.cast(text.text, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
-        return pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+        return pd.to_numeric(text.text.to_pandas(), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
 # -- flags and the label: a set of allowed values, compared case-insensitively and as numbers when numeric
@@ -452,61 +478,61 @@ def _numbers_of(values: tuple[str, ...]) -> list[float]:
     return numbers
 
 
-def _parse_flag_values(values: pd.Series, name: str, allowed: tuple[str, ...], required: bool,
-                       reasons: _Reasons) -> tuple[pd.Series, pd.Series | None]:
-    """The stripped text, and its number when every allowed value is a number (then number rules apply:
-    "must be a number", ">= the lowest allowed value", "finite")."""
-    text, empty = _stripped(values)
+def _flag_number(text: _Text, name: str, allowed: tuple[str, ...], required: bool,
+                 reasons: _Reasons) -> np.ndarray | None:
+    """The cell's number when every allowed value is a number (then the number rules apply: "must be a
+    number", ">= the lowest allowed value", "finite"); None for text values such as Yes / No."""
     if required:
-        reasons.add(empty, f"{name} is empty")
+        reasons.add(text.empty, f"{name} is empty")
     numbers = _numbers_of(allowed)
     if len(numbers) < len(allowed):
-        return text, None
-    return text, _checked_number(text, empty, name, min(numbers), None, reasons)
+        return None
+    return _checked_number(text, name, min(numbers), None, reasons)
 
 
-def _matching(text: pd.Series, number: pd.Series | None, values: tuple[str, ...]) -> pd.Series:
-    matched = text.str.lower().isin([v.lower() for v in values]).fillna(False).astype(bool)
+def _matching(text: _Text, number: np.ndarray | None, values: tuple[str, ...]) -> np.ndarray:
+    matched = text.lowered_in(values)
     numbers = _numbers_of(values)
     if numbers and number is not None:
-        matched |= number.isin(numbers)
+        matched |= np.isin(number, numbers)
     return matched
 
 
-def _check_allowed(text: pd.Series, number: pd.Series | None, name: str, allowed: tuple[str, ...],
-                   shown: str, reasons: _Reasons) -> None:
+def _check_allowed(text: _Text, number: np.ndarray | None, name: str, allowed: tuple[str, ...], shown: str,
+                   reasons: _Reasons) -> None:
     """A value outside the allowed set; numbers below the lowest allowed one already have their reason."""
-    outside = ~_matching(text, number, allowed) & text.notna() & (text != "")
-    if number is not None:
-        reasons.add(outside & number.notna() & (number >= min(_numbers_of(allowed))),
-                    f"{name} must be {shown}, got ", text)
-    else:
+    outside = ~_matching(text, number, allowed) & ~text.empty
+    if number is None:
         reasons.add(outside, f"{name} must be {shown}, got '", text, "'")
+        return
+    with np.errstate(invalid="ignore"):
+        reasons.add(outside & ~np.isnan(number) & (number >= min(_numbers_of(allowed))),
+                    f"{name} must be {shown}, got ", text)
 
 
-def _flag_numbers(text: pd.Series, number: pd.Series | None, column: RawColumn, reasons: _Reasons) -> pd.Series:
+def _flag_values(text: _Text, number: np.ndarray | None, column: RawColumn, reasons: _Reasons) -> np.ndarray:
     """1.0 for a yes value, 0.0 for a no value, `fill` (or missing) when empty."""
     _check_allowed(text, number, column.name, column.no + column.yes, " or ".join(column.no + column.yes), reasons)
-    flag = pd.Series(np.nan, index=text.index)
+    flag = np.full(len(text.empty), np.nan)
     flag[_matching(text, number, column.no)] = 0.0
     flag[_matching(text, number, column.yes)] = 1.0
     if column.fill is not None:
-        flag = flag.where(text.notna() & (text != ""), column.fill)
+        flag[text.empty] = column.fill
     return flag
 
 
-def _parse_label(raw: pd.DataFrame, label: Label, reasons: _Reasons) -> pd.Series:
+def _parse_label(raw: pd.DataFrame, label: Label, reasons: _Reasons) -> pd.api.extensions.ExtensionArray:
     """1 for a positive value; 0 for a negative one (or, without `negative`, any other value); empty: no label."""
-    allowed = (*(label.negative or ()), *label.positive)
+    text = _Text(raw[label.column])
     if label.negative is None:
-        text, _ = _stripped(raw[label.column])
-        number = pd.to_numeric(text, errors="coerce") if _numbers_of(label.positive) else None
+        number = pd.to_numeric(text.text.to_pandas(), errors="coerce").to_numpy(dtype="float64", na_value=np.nan) \
+            if _numbers_of(label.positive) else None
     else:
-        text, number = _parse_flag_values(raw[label.column], label.column, allowed, False, reasons)
+        allowed = (*label.negative, *label.positive)
+        number = _flag_number(text, label.column, allowed, False, reasons)
         _check_allowed(text, number, label.column, allowed, label.allowed(), reasons)
-    value = pd.Series(0, index=text.index, dtype="Int8")
-    value[_matching(text, number, label.positive)] = 1
-    return value.where(text.notna() & (text != ""), pd.NA)
+    value = _matching(text, number, label.positive).astype("int8")
+    return pd.arrays.IntegerArray(value, text.empty.copy())
 
 
 # -- identity
@@ -516,59 +542,94 @@ def _id_name(raw: pd.DataFrame, schema: LeadSchema) -> str:
     return schema.id_column if schema.id_column and schema.id_column in raw.columns else LEAD_ID
 
 
-def _file_lead_ids(raw: pd.DataFrame, schema: LeadSchema, reasons: _Reasons) -> pd.Series | None:
+def _file_lead_ids(raw: pd.DataFrame, schema: LeadSchema, reasons: _Reasons) -> _Text | None:
     """The file's id column when present (stripped, non-empty, at most MAX_LEAD_ID characters)."""
     if not schema.id_column or schema.id_column not in raw.columns:
         return None
-    lead_id, empty = _stripped(raw[schema.id_column])
-    reasons.add(empty, f"{schema.id_column} is empty")
-    reasons.add(lead_id.str.len().fillna(0) > MAX_LEAD_ID,
-                f"{schema.id_column} is longer than {MAX_LEAD_ID} characters")
+    lead_id = _Text(raw[schema.id_column])
+    reasons.add(lead_id.empty, f"{schema.id_column} is empty")
+    too_long = pc.fill_null(pc.greater(pc.utf8_length(lead_id.text), MAX_LEAD_ID), False)
+    reasons.add(too_long.to_numpy(zero_copy_only=False), f"{schema.id_column} is longer than {MAX_LEAD_ID} characters")
     return lead_id
 
 
 def _content_hash(good: pd.DataFrame, schema: LeadSchema) -> pd.Series:
     """A lead without an id is the hash of its typed content in layout order, without the label:
-    identical rows are one lead (as the course's drop_duplicates)."""
-    columns = [schema.raw(name).db_name for name in schema.file_columns()]
-    content = good[columns]
-    dates = [c.db_name for c in schema.raw_columns if c.kind == "datetime" and c.db_name in columns]
-    if dates:
-        content = content.assign(**{name: content[name].astype("int64") for name in dates})
-    hashed = pd.util.hash_pandas_object(content, index=False, categorize=False)
-    return pd.Series(np.char.mod("h%016x", hashed.to_numpy()), index=good.index)
+    identical rows are one lead (as the course's drop_duplicates). The same value as pandas'
+    hash_pandas_object of those columns, combined column by column to spare a copy of the frame."""
+    arrays = []
+    for name in schema.file_columns():
+        column = schema.raw(name)
+        values = good[column.db_name].to_numpy() if column.kind != "text" else good[column.db_name].array
+        if column.kind == "datetime":
+            values = values.astype("datetime64[us]").view("int64")
+        arrays.append(_hash_mostly_empty(values) if column.kind in ("number", "flag") else
+                      pd.util.hash_array(values, categorize=False))
+    ids = _hex_ids(_combined_hashes(arrays)).to_pandas()
+    ids.index = good.index
+    return ids
 
 
-def _conflicting_repeats(good: pd.DataFrame, lead_ids: pd.Series, id_name: str) -> pd.Series:
+def _hash_mostly_empty(values: np.ndarray) -> np.ndarray:
+    """pandas' hash of each number; the empty ones (most, in CRM exports) share one hash computed once."""
+    present = ~np.isnan(values)
+    if present.mean() > 0.5:
+        return pd.util.hash_array(values, categorize=False)
+    hashed = np.full(len(values), pd.util.hash_array(np.array([np.nan]), categorize=False)[0], dtype=np.uint64)
+    hashed[present] = pd.util.hash_array(values[present], categorize=False)
+    return hashed
+
+
+def _hex_ids(hashes: np.ndarray) -> pa.Array:
+    """"h" + 16 hex digits per hash (as "h%016x"), built as one Arrow buffer instead of a million strings."""
+    digits = np.frombuffer(hashes.astype(">u8").tobytes().hex().encode("ascii"), dtype=np.uint8)
+    text = np.empty((len(hashes), 17), dtype=np.uint8)
+    text[:, 0] = ord("h")
+    text[:, 1:] = digits.reshape(-1, 16)
+    offsets = np.arange(0, 17 * len(hashes) + 1, 17, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(len(hashes), pa.py_buffer(offsets), pa.py_buffer(text.tobytes()))
+
+
+def _combined_hashes(arrays: list[np.ndarray]) -> np.ndarray:
+    """pandas' combine_hash_arrays (CPython's tuple hash), as hash_pandas_object applies it to a frame."""
+    mult = np.uint64(1000003)
+    out = np.zeros_like(arrays[0]) + np.uint64(0x345678)
+    for i, hashed in enumerate(arrays):
+        inverse_i = len(arrays) - i
+        out ^= hashed
+        out *= mult
+        mult += np.uint64(82520 + inverse_i + inverse_i)
+    return out + np.uint64(97531)
+
+
+def _conflicting_repeats(good: pd.DataFrame, lead_ids: pd.Series, id_name: str) -> dict:
     """A later row with an earlier row's lead id but other content (label included) is rejected:
-    the first row wins, and the later content is kept in rejected_leads rather than dropped silently."""
-    repeated = lead_ids.duplicated(keep=False)
-    conflicts = pd.Series("", index=good.index, dtype=object)
+    the first row wins, and the later content is kept in rejected_leads rather than dropped silently.
+    Returns index label -> reason."""
+    repeated = lead_ids.duplicated(keep=False).to_numpy()
     if not repeated.any():
-        return conflicts
+        return {}
     rows = good.loc[repeated].drop(columns=[ROW_NUMBER])
     content = pd.Series(pd.util.hash_pandas_object(rows, index=False, categorize=False).to_numpy(), index=rows.index)
     ids = lead_ids.loc[repeated]
     first_content = content.groupby(ids, sort=False).transform("first")
     first_row = good.loc[repeated, ROW_NUMBER].groupby(ids, sort=False).transform("first")
     differs = content != first_content
-    conflicts.loc[differs[differs].index] = [
-        f"{id_name} {lead_id} appears earlier in this file with different content (row {row})"
-        for lead_id, row in zip(ids[differs], first_row[differs], strict=True)]
-    return conflicts
+    return {label: f"{id_name} {lead_id} appears earlier in this file with different content (row {row})"
+            for label, lead_id, row in zip(ids.index[differs], ids[differs], first_row[differs], strict=True)}
 
 
 # -- rejected rows
 
 
-def _rejected_rows(raw: pd.DataFrame, reasons: pd.Series, is_bad: pd.Series,
-                   bad_lines: list[Quarantined]) -> pd.DataFrame:
-    bad_raw = raw.loc[is_bad]
+def _rejected_rows(raw: pd.DataFrame, reasons: _Reasons, bad_lines: list[Quarantined]) -> pd.DataFrame:
+    rows, texts = reasons.of_bad_rows()
+    bad_raw = raw.iloc[rows]
     records = bad_raw.astype(object).where(bad_raw.notna(), None).to_dict(orient="records")
     frame = pd.DataFrame({
         ROW_NUMBER: pd.array(bad_raw.index.to_numpy() + 1, dtype="Int64"),
         "raw_row": [json.dumps(record, ensure_ascii=False) for record in records],
-        "reason": reasons.loc[is_bad].to_numpy(),
+        "reason": texts,
     })
     if not bad_lines:
         return frame
