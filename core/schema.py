@@ -147,6 +147,7 @@ def read_raw_csv(path: Path, schema: LeadSchema) -> tuple[pd.DataFrame, list[Qua
     table, positions, unreadable = _set_aside_unreadable_rows(table, _has_nul_byte(path))
     frame = _text_frame(table, positions)
     del table
+    pa.default_memory_pool().release_unused()  # the bytes as read are gone: give their memory back
     return frame, [*unreadable, *quarantined]
 
 
@@ -317,15 +318,17 @@ def validate_leads(raw: pd.DataFrame, now: datetime, schema: LeadSchema,
     reasons = _Reasons(len(raw))
     typed = _typed_columns(raw, now, schema, has_label, reasons)
     file_ids = _file_lead_ids(raw, schema, reasons)
+    if file_ids is not None:
+        lead_ids, identities = file_ids.text, file_ids.text
+    else:  # every row is hashed (a bad row's hash is never used): the good frame is then built only once
+        hashes = _content_hash(typed, schema)
+        lead_ids, identities = _hex_ids(hashes), hashes
+    conflicts = _conflicting_repeats(typed, identities, reasons.none(), lead_ids, _id_name(raw, schema))
+    if conflicts:
+        reasons.add_rows(np.array(list(conflicts)), list(conflicts.values()))
     good_rows = np.flatnonzero(reasons.none())
     good = _good_frame(typed, good_rows, raw.index)
-    lead_ids = _take_text(file_ids, good_rows, good.index) if file_ids is not None else _content_hash(good, schema)
-    conflicts = _conflicting_repeats(good, lead_ids, _id_name(raw, schema))
-    if conflicts:
-        reasons.add_rows(np.array([raw.index.get_loc(label) for label in conflicts]), list(conflicts.values()))
-        keep = ~good.index.isin(list(conflicts))
-        good, lead_ids = good.loc[keep], lead_ids.loc[keep]
-    good.insert(0, LEAD_ID, lead_ids)
+    good.insert(0, LEAD_ID, _take_text(lead_ids, good_rows, good.index))
     rejected = _rejected_rows(raw, reasons, bad_lines)
     return ValidatedFile(good=good, rejected=rejected, has_label=has_label, rows_in=len(raw) + len(bad_lines))
 
@@ -410,13 +413,17 @@ def _typed_columns(raw: pd.DataFrame, now: datetime, schema: LeadSchema, has_lab
 
 
 def _good_frame(typed: dict[str, object], good_rows: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """The good rows, one block per column. Emptying `typed` as it goes keeps one copy of the data alive."""
     every_row = len(good_rows) == len(index)
-    columns = {name: values if every_row else values[good_rows] for name, values in typed.items()}
-    return pd.DataFrame(columns, index=index if every_row else index[good_rows])
+    columns = {}
+    for name in list(typed):
+        values = typed.pop(name)
+        columns[name] = values if every_row else values[good_rows]
+    return pd.DataFrame(columns, index=index if every_row else index[good_rows], copy=False)
 
 
-def _take_text(text: _Text, rows: np.ndarray, index: pd.Index) -> pd.Series:
-    series = text.text.take(pa.array(rows)).to_pandas()
+def _take_text(text: pa.Array | pa.ChunkedArray, rows: np.ndarray, index: pd.Index) -> pd.Series:
+    series = (text if len(rows) == len(text) else text.take(pa.array(rows))).to_pandas()
     series.index = index
     return series
 
@@ -553,21 +560,40 @@ def _file_lead_ids(raw: pd.DataFrame, schema: LeadSchema, reasons: _Reasons) -> 
     return lead_id
 
 
-def _content_hash(good: pd.DataFrame, schema: LeadSchema) -> pd.Series:
+def _content_hash(typed: dict[str, object], schema: LeadSchema) -> np.ndarray:
     """A lead without an id is the hash of its typed content in layout order, without the label:
     identical rows are one lead (as the course's drop_duplicates). The same value as pandas'
-    hash_pandas_object of those columns, combined column by column to spare a copy of the frame."""
-    arrays = []
-    for name in schema.file_columns():
+    hash_pandas_object of those columns, combined column by column to spare copies of the frame."""
+    names = schema.file_columns()
+    combined = _CombinedHash(len(names), len(typed[ROW_NUMBER]))
+    for name in names:
         column = schema.raw(name)
-        values = good[column.db_name].to_numpy() if column.kind != "text" else good[column.db_name].array
+        values = typed[column.db_name]
         if column.kind == "datetime":
             values = values.astype("datetime64[us]").view("int64")
-        arrays.append(_hash_mostly_empty(values) if column.kind in ("number", "flag") else
-                      pd.util.hash_array(values, categorize=False))
-    ids = _hex_ids(_combined_hashes(arrays)).to_pandas()
-    ids.index = good.index
-    return ids
+        combined.add(_hash_mostly_empty(values) if column.kind in ("number", "flag") else
+                     pd.util.hash_array(values, categorize=False))
+    return combined.result()
+
+
+class _CombinedHash:
+    """pandas' combine_hash_arrays (CPython's tuple hash), as hash_pandas_object applies it to a frame,
+    fed one column's hashes at a time."""
+
+    def __init__(self, columns: int, rows: int) -> None:
+        self.columns, self.seen = columns, 0
+        self.mult = np.uint64(1000003)
+        self.out = np.full(rows, 0x345678, dtype=np.uint64)
+
+    def add(self, hashed: np.ndarray) -> None:
+        inverse_i = self.columns - self.seen
+        self.out ^= hashed
+        self.out *= self.mult
+        self.mult += np.uint64(82520 + inverse_i + inverse_i)
+        self.seen += 1
+
+    def result(self) -> np.ndarray:
+        return self.out + np.uint64(97531)
 
 
 def _hash_mostly_empty(values: np.ndarray) -> np.ndarray:
@@ -602,21 +628,25 @@ def _combined_hashes(arrays: list[np.ndarray]) -> np.ndarray:
     return out + np.uint64(97531)
 
 
-def _conflicting_repeats(good: pd.DataFrame, lead_ids: pd.Series, id_name: str) -> dict:
-    """A later row with an earlier row's lead id but other content (label included) is rejected:
+def _conflicting_repeats(typed: dict[str, object], identities: np.ndarray | pa.ChunkedArray, is_good: np.ndarray,
+                         lead_ids: pa.Array | pa.ChunkedArray, id_name: str) -> dict[int, str]:
+    """A later good row with an earlier good row's lead id but other content (label included) is rejected:
     the first row wins, and the later content is kept in rejected_leads rather than dropped silently.
-    Returns index label -> reason."""
-    repeated = lead_ids.duplicated(keep=False).to_numpy()
-    if not repeated.any():
+    Identical repeats stay (the ingest counts them as duplicates). Returns row position -> reason."""
+    good_rows = np.flatnonzero(is_good)
+    keys = pd.Series(identities.take(pa.array(good_rows)).to_pandas() if isinstance(identities, pa.ChunkedArray)
+                     else identities[good_rows])
+    repeated = good_rows[keys.duplicated(keep=False).to_numpy()]
+    if len(repeated) == 0:
         return {}
-    rows = good.loc[repeated].drop(columns=[ROW_NUMBER])
-    content = pd.Series(pd.util.hash_pandas_object(rows, index=False, categorize=False).to_numpy(), index=rows.index)
-    ids = lead_ids.loc[repeated]
+    rows = pd.DataFrame({name: values[repeated] for name, values in typed.items() if name != ROW_NUMBER})
+    content = pd.Series(pd.util.hash_pandas_object(rows, index=False, categorize=False).to_numpy())
+    ids = pd.Series(lead_ids.take(pa.array(repeated)).to_pylist())
     first_content = content.groupby(ids, sort=False).transform("first")
-    first_row = good.loc[repeated, ROW_NUMBER].groupby(ids, sort=False).transform("first")
-    differs = content != first_content
-    return {label: f"{id_name} {lead_id} appears earlier in this file with different content (row {row})"
-            for label, lead_id, row in zip(ids.index[differs], ids[differs], first_row[differs], strict=True)}
+    first_row = pd.Series(typed[ROW_NUMBER][repeated]).groupby(ids, sort=False).transform("first")
+    differs = (content != first_content).to_numpy()
+    return {int(position): f"{id_name} {lead_id} appears earlier in this file with different content (row {row})"
+            for position, lead_id, row in zip(repeated[differs], ids[differs], first_row[differs], strict=True)}
 
 
 # -- rejected rows
