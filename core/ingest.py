@@ -81,16 +81,18 @@ def _write_batch(conn: Connection, file_name: str, sha: str, validated: Validate
                  schema: LeadSchema) -> IngestSummary:
     _serialise_ingests(conn)
     batch_id = _open_batch(conn, file_name, sha, validated.rows_in, now)
-    good, label = validated.good, schema.label.db_name
-    first_seen = ~good[LEAD_ID].duplicated(keep="first").to_numpy()
-    with store.staging_table(conn, store.schema_tables(schema).lead_labels_stage, "stage_ids") as stage:
-        store.bulk_insert(conn, stage, good.loc[first_seen, [LEAD_ID, label]])
-        known = _known_lead_ids(conn, stage)
-        is_new = first_seen & ~good[LEAD_ID].isin(known).to_numpy()
-        rows, order = _lead_rows(good, is_new, batch_id, now, label)
-        with store.indexes_built_after_load(conn, store.schema_tables(schema).leads, len(order)):
-            store.bulk_insert(conn, "leads", rows, order)
-        labels = _record_labels(conn, stage, batch_id, now, label) if validated.has_label and known else 0
+    good, label, tables = validated.good, schema.label.db_name, store.schema_tables(schema)
+    is_new = ~good[LEAD_ID].duplicated(keep="first").to_numpy()
+    labels = 0
+    if _has_rows(conn, "leads"):  # else every first-seen lead is new: no staging round trip
+        with store.staging_table(conn, tables.lead_labels_stage, "stage_ids") as stage:
+            store.bulk_insert(conn, stage, good.loc[is_new, [LEAD_ID, label]])
+            known = _known_lead_ids(conn, stage)
+            is_new &= ~good[LEAD_ID].isin(known).to_numpy()
+            labels = _record_labels(conn, stage, batch_id, now, label) if validated.has_label and known else 0
+    rows, order = _lead_rows(good, is_new, batch_id, now, label)
+    with store.indexes_built_after_load(conn, tables.leads, len(order)):
+        store.bulk_insert(conn, "leads", rows, order)
     store.bulk_insert(conn, "rejected_leads", _rejected_rows(validated.rejected, batch_id))
     summary = IngestSummary(file_name, batch_id, validated.rows_in, int(is_new.sum()),
                             len(good) - int(is_new.sum()), len(validated.rejected), labels)
@@ -110,6 +112,10 @@ def _open_batch(conn: Connection, file_name: str, sha: str, rows_in: int, now: d
         labels_recorded=0, started_at=now,
     ).returning(store.ingest_batches.c.batch_id))
     return int(result.scalar_one())
+
+
+def _has_rows(conn: Connection, table: str) -> bool:
+    return conn.execute(text(f'SELECT 1 FROM "{table}" LIMIT 1')).first() is not None
 
 
 def _known_lead_ids(conn: Connection, stage: str) -> set[str]:

@@ -572,8 +572,20 @@ def _content_hash(typed: dict[str, object], schema: LeadSchema) -> np.ndarray:
         if column.kind == "datetime":
             values = values.astype("datetime64[us]").view("int64")
         combined.add(_hash_mostly_empty(values) if column.kind in ("number", "flag") else
-                     pd.util.hash_array(values, categorize=False))
+                     _hash_by_level(values) if column.kind == "text" else pd.util.hash_array(values, categorize=False))
     return combined.result()
+
+
+def _hash_by_level(values: pd.api.extensions.ExtensionArray) -> np.ndarray:
+    """pandas' hash of each text; a column with few distinct values (cities, channel codes) hashes each
+    level once and looks the rows up, instead of hashing a million Python strings."""
+    encoded = pc.dictionary_encode(values.__arrow_array__()).combine_chunks()
+    if len(encoded.dictionary) > len(values) // 4:
+        return pd.util.hash_array(values, categorize=False)
+    levels = pd.util.hash_array(encoded.dictionary.to_pandas().array, categorize=False)
+    empty = pd.util.hash_array(pd.array([None], dtype=values.dtype), categorize=False)[0]
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    return np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), empty, levels[np.nan_to_num(codes).astype(np.int64)])
 
 
 class _CombinedHash:
