@@ -370,6 +370,7 @@ class _Text:
         self.empty = empty.to_numpy(zero_copy_only=False)
         if int(self.empty.sum()) > self.text.null_count:  # blank cells become missing
             self.text = pc.if_else(empty, pa.scalar(None, self.text.type), self.text)
+        self._numbers: np.ndarray | None = None
 
     @classmethod
     def absent(cls, rows: int) -> _Text:
@@ -381,6 +382,13 @@ class _Text:
     def lowered_in(self, values: tuple[str, ...]) -> np.ndarray:
         found = pc.is_in(pc.utf8_lower(self.text), value_set=pa.array([v.lower() for v in values], self.text.type))
         return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+    def numbers(self) -> np.ndarray:
+        """Each cell as a number where it reads as one (NaN elsewhere), computed once."""
+        if self._numbers is None:
+            self._numbers = pd.to_numeric(self.text.to_pandas(), errors="coerce").to_numpy(dtype="float64",
+                                                                                         na_value=np.nan)
+        return self._numbers
 
     def as_series(self) -> pd.Series:
         return self.text.to_pandas()
@@ -498,10 +506,11 @@ def _flag_number(text: _Text, name: str, allowed: tuple[str, ...], required: boo
 
 
 def _matching(text: _Text, number: np.ndarray | None, values: tuple[str, ...]) -> np.ndarray:
+    """Cells equal to one of the values, ignoring case, or as numbers ("1.0" is "1")."""
     matched = text.lowered_in(values)
     numbers = _numbers_of(values)
-    if numbers and number is not None:
-        matched |= np.isin(number, numbers)
+    if numbers:
+        matched |= np.isin(number if number is not None else text.numbers(), numbers)
     return matched
 
 
@@ -532,8 +541,7 @@ def _parse_label(raw: pd.DataFrame, label: Label, reasons: _Reasons) -> pd.api.e
     """1 for a positive value; 0 for a negative one (or, without `negative`, any other value); empty: no label."""
     text = _Text(raw[label.column])
     if label.negative is None:
-        number = pd.to_numeric(text.text.to_pandas(), errors="coerce").to_numpy(dtype="float64", na_value=np.nan) \
-            if _numbers_of(label.positive) else None
+        number = None
     else:
         allowed = (*label.negative, *label.positive)
         number = _flag_number(text, label.column, allowed, False, reasons)
