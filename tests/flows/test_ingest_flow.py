@@ -83,3 +83,33 @@ def test_cli_refuses_a_database_of_another_schema_with_one_line(isolated_home, m
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the database holds leads of schema 'Example CRM export'")
+
+
+def test_flow_ingests_under_the_schema_of_leadscore_schema(prefect_harness, tmp_path, monkeypatch):
+    crm = PROJECT_ROOT / "schemas" / "example_crm.yaml"
+    monkeypatch.setenv("LEADSCORE_SCHEMA", str(crm))
+    path = tmp_path / "crm.csv"
+    path.write_text("Prospect ID,Lead Number,Lead Origin,Lead Source,Do Not Email,TotalVisits,"
+                    "Total Time Spent on Website,Page Views Per Visit,Last Activity,Specialization,"
+                    "What is your current occupation,Country,Outcome\n"
+                    "P-1,1001,API,Google,No,2,120,2,Email Opened,Select,Student,India,Enrolled\n"
+                    "P-2,1002,API,Google,No,abc,120,2,Email Opened,Select,Student,India,Lost\n")
+    [summary] = ingest_flow([str(path)])
+    assert (summary.rows_in, summary.loaded, summary.rejected) == (2, 1, 1)
+    engine = store.make_engine(Settings().resolved_database_url(), load_schema(crm))
+    assert store.read_frame(engine, "SELECT lead_id, outcome FROM leads").values.tolist() == [["P-1", 1]]
+    assert store.read_frame(engine, "SELECT reason FROM rejected_leads")["reason"].tolist() == [
+        "TotalVisits must be a number, got 'abc'"]
+
+
+def test_landing_files_stay_when_the_database_holds_another_schema(prefect_harness, isolated_home):
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    store.make_engine(Settings().resolved_database_url(),
+                      load_schema(PROJECT_ROOT / "schemas" / "example_crm.yaml")).dispose()
+    landing = isolated_home / "landing"
+    landing.mkdir()
+    write_sample(landing / "good.csv", real_sample(5))
+    with pytest.raises(store.SchemaMismatchError):
+        ingest_landing_flow(str(landing))
+    assert [p.name for p in landing.glob("*.csv")] == ["good.csv"]  # not the file's fault: left for the next run
+    assert not (landing / "refused").exists()
