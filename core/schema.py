@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -303,6 +304,13 @@ def _text_frame(table: pa.Table, positions: np.ndarray) -> pd.DataFrame:
     frame = texts.to_pandas()
     frame.index = pd.Index(positions)
     return frame
+
+
+def validate_file(path: Path, now: datetime, schema: LeadSchema | None = None) -> ValidatedFile:
+    """Read and validate a file in one call, by `schema` (default: LEADSCORE_SCHEMA, else CodePro's)."""
+    schema = schema or load_schema(os.environ.get("LEADSCORE_SCHEMA") or None)
+    raw, bad_lines = read_raw_csv(path, schema)
+    return validate_leads(raw, now, schema, bad_lines)
 
 
 # ---------------------------------------------------------------- row rules

@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import BadInputError
 from core.lead_schema import load_schema
-from core.schema import check_raw_csv, read_raw_csv, validate_leads
+from core.schema import check_raw_csv, read_raw_csv, validate_file, validate_leads
 from tests.paths import SHARED_DATA
 from tests.samples import real_sample, write_sample
 
@@ -169,3 +169,9 @@ def test_overlong_lead_id_is_rejected(tmp_path):
     result = _validate(tmp_path, frame)
     assert result.good["lead_id"].tolist() == ["ok-1"]
     assert result.rejected["reason"].tolist() == ["lead_id is longer than 64 characters"]
+
+
+def test_validate_file_reads_and_validates_by_the_configured_schema(monkeypatch):
+    monkeypatch.delenv("LEADSCORE_SCHEMA", raising=False)
+    result = validate_file(SHARED_DATA / "leadscoring_test.csv", NOW)
+    assert (len(result.good), len(result.rejected), result.has_label) == (100, 0, True)
