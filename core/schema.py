@@ -581,6 +581,8 @@ def _content_hash(typed: dict[str, object], schema: LeadSchema) -> np.ndarray:
     identical rows are one lead (as the course's drop_duplicates). The same value as pandas'
     hash_pandas_object of those columns, combined column by column to spare copies of the frame."""
     names = schema.file_columns()
+    if len(typed[ROW_NUMBER]) == 0:
+        return np.empty(0, dtype=np.uint64)
     combined = _CombinedHash(len(names), len(typed[ROW_NUMBER]))
     for name in names:
         column = schema.raw(name)

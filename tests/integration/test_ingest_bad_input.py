@@ -151,3 +151,18 @@ def test_lead_id_rules_on_both_stores(engine, tmp_path):
     assert (summary.loaded, summary.rejected) == (2, 2)
     assert [(row, why) for row, _, why in _rejected(engine)] == [
         (2, "lead_id is empty"), (3, "lead_id is longer than 64 characters")]
+
+
+def test_file_of_only_bad_rows_records_its_batch_and_every_row(engine, tmp_path):
+    lines = _lines(tmp_path, 3)
+    lines[1] = lines[1] + b",extra"
+    lines[2] = _replace_cell(lines[2], 1, b"caf\xe9")
+    lines[3] = _replace_cell(lines[3], 2, b"Level\x000")
+    summary = _ingest(engine, tmp_path, lines)
+    assert (summary.rows_in, summary.loaded, summary.duplicate, summary.rejected) == (3, 0, 0, 3)
+    assert [(row, reason) for row, _, reason in _rejected(engine)] == [
+        (1, "row is not valid UTF-8 text (byte 0xe9 at column 'city_mapped')"),
+        (2, "row contains a NUL byte (column 'first_platform_c')"),
+        (None, "row has 46 fields, the header has 45"),
+    ]
+    assert _stored_leads(engine) == 0
