@@ -1,11 +1,14 @@
-"""Ingest of a 1,000,000-row synthetic CSV into Postgres and SQLite (budget: 15 s, 2 GB into Postgres).
+"""Ingest of a 1,000,000-row synthetic CodePro CSV into Postgres and SQLite (budget: 10 s on either store).
 
-python -m benchmarks.bench_ingest [ROWS]. Each store is measured in its own process so the peak memory
-is the ingest's own.
+python -m benchmarks.bench_ingest [ROWS] [--csv PATH]. The CSV is made with
+`python -m core.synthetic --rows ROWS --seed 7` unless --csv names one. Each store is measured in its own
+process, on a fresh database, so the peak memory is the ingest's own. Before the lead schema release:
+Postgres 13.5 s, SQLite 28.2 s (1.5 GB).
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -13,15 +16,15 @@ from pathlib import Path
 
 from benchmarks.harness import fresh_postgres_database, peak_rss_mb, timed, verdict
 
-BUDGET_S = 15.0
-BUDGET_MB = 2048.0
+BUDGET_S = 10.0
+BUDGET_MB = 1536.0
 
 
 def make_csv(rows: int, folder: Path) -> Path:
-    from core.synthetic import generate_leads, write_leads_csv
-
+    """The synthetic leads through the generator's own command line."""
     path = folder / f"leads_{rows}.csv"
-    write_leads_csv(generate_leads(rows, seed=11), path)
+    subprocess.run([sys.executable, "-m", "core.synthetic", "--rows", str(rows), "--seed", "7", "--out", str(path)],
+                   check=True, stdout=subprocess.DEVNULL)
     return path
 
 
@@ -33,17 +36,13 @@ def measure_ingest(url: str, path: Path, label: str) -> None:
     engine = make_engine(url)
     summary, seconds = timed(lambda: ingest_file(engine, path))
     print(summary.line())
-    if label == "postgres":  # the budget is for Postgres; SQLite, the laptop default, is reported only
-        print(verdict(f"ingest into {label}", seconds, BUDGET_S, summary.rows_in, peak_rss_mb(), BUDGET_MB))
-    else:
-        print(f"ingest into {label}: {seconds:.2f} s | {summary.rows_in / seconds:,.0f} rows/s | "
-              f"peak RSS {peak_rss_mb():,.0f} MB (reported, no budget)")
+    print(verdict(f"ingest into {label}", seconds, BUDGET_S, summary.rows_in, peak_rss_mb(), BUDGET_MB), flush=True)
 
 
-def main(rows: int) -> None:
+def main(rows: int, csv: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        path = make_csv(rows, Path(tmp))
-        print(f"{rows:,} rows, {path.stat().st_size / 1e6:.0f} MB CSV")
+        path = csv or make_csv(rows, Path(tmp))
+        print(f"{path.name}: {path.stat().st_size / 1e6:.0f} MB CSV", flush=True)
         with fresh_postgres_database() as url:
             _child(url, path, "postgres")
         _child(f"sqlite:///{Path(tmp) / 'bench.db'}", path, "sqlite")
@@ -57,4 +56,8 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         measure_ingest(sys.argv[2], Path(sys.argv[3]), sys.argv[4])
     else:
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+        parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ingest", description=__doc__)
+        parser.add_argument("rows", nargs="?", type=int, default=1_000_000)
+        parser.add_argument("--csv", type=Path, help="an existing raw CSV to ingest instead of generating one")
+        args = parser.parse_args()
+        main(args.rows, args.csv)

@@ -9,22 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Engine, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from core import store
-from core.schema import (
-    LABEL,
-    LEAD_ID,
-    RAW_COLUMNS,
-    ROW_NUMBER,
-    ValidatedFile,
-    check_raw_csv,
-    file_sha256,
-    read_raw_csv,
-    validate_leads,
-)
+from core.lead_schema import LeadSchema
+from core.schema import LEAD_ID, ROW_NUMBER, ValidatedFile, check_raw_csv, file_sha256, read_raw_csv, validate_leads
 
 
 @dataclass(frozen=True)
@@ -48,17 +40,18 @@ class IngestSummary:
 
 
 def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> IngestSummary:
-    """Ingest a file once; the same bytes again change nothing."""
+    """Ingest a file once, by the lead schema the engine was opened with; the same bytes again change nothing."""
     now = now or datetime.now()
-    check_raw_csv(path)
+    schema = store.engine_schema(engine)
+    check_raw_csv(path, schema)
     sha = file_sha256(path)
     previous = _batch_with_sha(engine, sha)
     if previous is not None:
         return previous
-    validated = _validated(path, now)
+    validated = _validated(path, now, schema)
     try:
         with engine.begin() as conn:
-            return _write_batch(conn, path.name, sha, validated, now)
+            return _write_batch(conn, path.name, sha, validated, now, schema)
     except IntegrityError:  # the same file was ingested by a concurrent run meanwhile
         previous = _batch_with_sha(engine, sha)
         if previous is None:
@@ -66,10 +59,10 @@ def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> Inge
         return previous
 
 
-def _validated(path: Path, now: datetime) -> ValidatedFile:
+def _validated(path: Path, now: datetime, schema: LeadSchema) -> ValidatedFile:
     """Read and validate; the raw text frame is released here, before the write needs memory."""
-    raw, bad_lines = read_raw_csv(path)
-    validated = validate_leads(raw, now, bad_lines)
+    raw, bad_lines = read_raw_csv(path, schema)
+    validated = validate_leads(raw, now, schema, bad_lines)
     del raw
     pa.default_memory_pool().release_unused()
     return validated
@@ -84,17 +77,22 @@ def _batch_with_sha(engine: Engine, sha: str) -> IngestSummary | None:
                          row["rejected"], row["labels_recorded"], already_ingested=True)
 
 
-def _write_batch(conn: Connection, file_name: str, sha: str, validated: ValidatedFile, now: datetime) -> IngestSummary:
+def _write_batch(conn: Connection, file_name: str, sha: str, validated: ValidatedFile, now: datetime,
+                 schema: LeadSchema) -> IngestSummary:
     _serialise_ingests(conn)
     batch_id = _open_batch(conn, file_name, sha, validated.rows_in, now)
-    good = validated.good
-    first_seen = ~good[LEAD_ID].duplicated(keep="first").to_numpy()
-    with store.staging_table(conn, store.lead_labels_stage, "stage_ids") as stage:
-        store.bulk_insert(conn, stage, good.loc[first_seen, [LEAD_ID, LABEL]])
-        known = _known_lead_ids(conn, stage)
-        is_new = first_seen & ~good[LEAD_ID].isin(known).to_numpy()
-        store.bulk_insert(conn, "leads", _lead_rows(good, is_new, batch_id, now))
-        labels = _record_labels(conn, stage, batch_id, now) if validated.has_label and known else 0
+    good, label, tables = validated.good, schema.label.db_name, store.schema_tables(schema)
+    is_new = ~good[LEAD_ID].duplicated(keep="first").to_numpy()
+    labels = 0
+    if _has_rows(conn, "leads"):  # else every first-seen lead is new: no staging round trip
+        with store.staging_table(conn, tables.lead_labels_stage, "stage_ids") as stage:
+            store.bulk_insert(conn, stage, good.loc[is_new, [LEAD_ID, label]])
+            known = _known_lead_ids(conn, stage)
+            is_new &= ~good[LEAD_ID].isin(known).to_numpy()
+            labels = _record_labels(conn, stage, batch_id, now, label) if validated.has_label and known else 0
+    rows, order = _lead_rows(good, is_new, batch_id, now, label)
+    with store.indexes_built_after_load(conn, tables.leads, len(order)):
+        store.bulk_insert(conn, "leads", rows, order)
     store.bulk_insert(conn, "rejected_leads", _rejected_rows(validated.rejected, batch_id))
     summary = IngestSummary(file_name, batch_id, validated.rows_in, int(is_new.sum()),
                             len(good) - int(is_new.sum()), len(validated.rejected), labels)
@@ -116,29 +114,37 @@ def _open_batch(conn: Connection, file_name: str, sha: str, rows_in: int, now: d
     return int(result.scalar_one())
 
 
+def _has_rows(conn: Connection, table: str) -> bool:
+    return conn.execute(text(f'SELECT 1 FROM "{table}" LIMIT 1')).first() is not None
+
+
 def _known_lead_ids(conn: Connection, stage: str) -> set[str]:
     rows = conn.execute(text(f'SELECT s.lead_id FROM "{stage}" s JOIN leads l ON l.lead_id = s.lead_id'))
     return {row[0] for row in rows}
 
 
-def _lead_rows(good: pd.DataFrame, is_new: np.ndarray, batch_id: int, now: datetime) -> pd.DataFrame:
-    """The new rows in lead_id order (one copy): the primary key index then grows at its end, not at random."""
+def _lead_rows(good: pd.DataFrame, is_new: np.ndarray, batch_id: int, now: datetime,
+               label: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The good rows with the batch columns added in place, and the new ones' positions in lead_id order:
+    the primary key index then grows at its end, not at random (rows are taken slice by slice, never
+    copied whole)."""
     picked = np.flatnonzero(is_new)
-    order = picked[np.argsort(good[LEAD_ID].to_numpy()[picked], kind="stable")]
-    rows = good[[LEAD_ID, ROW_NUMBER, *RAW_COLUMNS, LABEL]].iloc[order]
-    rows.insert(1, "batch_id", batch_id)
-    labelled = rows[LABEL].notna()
-    rows["label_batch_id"] = pd.Series(batch_id, index=rows.index, dtype="Int64").where(labelled)
-    rows["label_recorded_at"] = pd.Series(pd.Timestamp(now), index=rows.index).where(labelled)
-    return rows
+    ids = good[LEAD_ID].array
+    ids = ids.__arrow_array__() if hasattr(ids, "__arrow_array__") else pa.array(ids, type=pa.string())
+    order = picked[pc.sort_indices(pc.take(ids, pa.array(picked))).to_numpy()]
+    labelled = good[label].notna()
+    good.insert(1, "batch_id", batch_id)
+    good["label_batch_id"] = pd.Series(batch_id, index=good.index, dtype="Int64").where(labelled)
+    good["label_recorded_at"] = pd.Series(pd.Timestamp(now), index=good.index).where(labelled)
+    return good, order
 
 
-def _record_labels(conn: Connection, stage: str, batch_id: int, now: datetime) -> int:
+def _record_labels(conn: Connection, stage: str, batch_id: int, now: datetime, label: str) -> int:
     """Outcomes that arrive for stored leads: a known label is set, an empty one never erases."""
     result = conn.execute(text(
-        f'UPDATE leads SET {LABEL} = s.{LABEL}, label_batch_id = :batch, label_recorded_at = :now '
-        f'FROM "{stage}" s WHERE leads.lead_id = s.lead_id AND s.{LABEL} IS NOT NULL '
-        f'AND (leads.{LABEL} IS NULL OR leads.{LABEL} <> s.{LABEL})'
+        f'UPDATE leads SET "{label}" = s."{label}", label_batch_id = :batch, label_recorded_at = :now '
+        f'FROM "{stage}" s WHERE leads.lead_id = s.lead_id AND s."{label}" IS NOT NULL '
+        f'AND (leads."{label}" IS NULL OR leads."{label}" <> s."{label}")'
     ), {"batch": batch_id, "now": now})
     return int(result.rowcount)
 

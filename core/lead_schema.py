@@ -571,7 +571,8 @@ class _Builder:
                                    "fill": self._number(settings.get("fill"), "fill"),
                                    "yes": self._values(settings["yes"], "yes"), "no": self._values(settings["no"], "no")}}
         if feature.type == "sum":
-            return {c: {"kind": "number", "role": "feature", "fill": 0.0, **bounds} for c in feature.sources}
+            # an empty source stays empty in `leads` (as received); the sum counts it as 0
+            return {c: {"kind": "number", "role": "feature", **bounds} for c in feature.sources}
         return {}
 
     def _layout(self, doc, kinds: dict[str, dict], id_column: str | None, label_column: str) -> list[str]:

@@ -10,18 +10,18 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import DBAPIError
 
-from core.config import load_settings
+from core.config import Settings, load_settings
 from core.errors import BadInputError
 from core.ingest import IngestSummary, file_away, ingest_file, landing_files
 from core.schema import check_raw_csv
-from core.store import make_engine
+from core.store import SchemaMismatchError, make_engine
 from flows.cli import retry_unless_bad_input, run_command
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
 def ingest_one(database_url: str, path: Path) -> IngestSummary:
-    """Validate one file and write it in one transaction."""
-    engine = make_engine(database_url)
+    """Validate one file by the lead schema (LEADSCORE_SCHEMA) and write it in one transaction."""
+    engine = make_engine(database_url, load_settings().lead_schema())
     try:
         return ingest_file(engine, path)
     finally:
@@ -45,14 +45,15 @@ def ingest_landing_flow(folder: str | None = None) -> list[IngestSummary]:
     """Scheduled ingest: every CSV in the landing folder; done files move to processed/, bad ones to refused/."""
     settings = load_settings()
     landing = Path(folder) if folder else settings.home / "landing"
+    _check_database(settings)  # a bad schema or a database of another schema is no file's fault: files stay
     summaries = []
     for path in landing_files(landing):
         try:
             summaries.append(ingest_one(settings.resolved_database_url(), path))
             print(summaries[-1].line())
             file_away(path, "processed")
-        except DBAPIError:
-            raise  # the database is down: leave the file for the next run
+        except (DBAPIError, SchemaMismatchError):
+            raise  # the database is down or holds another schema's leads: leave the file for the next run
         except Exception as error:  # noqa: BLE001 - one bad file must not block the folder's later files
             reason = str(error) if isinstance(error, BadInputError) else f"{type(error).__name__}: {error}"
             print(f"refused {path.name}: {reason}")
@@ -64,12 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.ingest", description=__doc__)
     parser.add_argument("paths", nargs="+", help="CSV files in the raw lead layout")
     args = parser.parse_args(argv)
-    return run_command(lambda: ingest_flow(args.paths), precheck=lambda: _check_files(args.paths))
+    return run_command(lambda: ingest_flow(args.paths), precheck=lambda: _check_inputs(args.paths))
 
 
-def _check_files(paths: list[str]) -> None:
+def _check_inputs(paths: list[str]) -> None:
+    """Before Prefect starts: the schema file, every file's header, then the database's schema (one line each)."""
+    settings = load_settings()
+    schema = settings.lead_schema()
     for path in paths:
-        check_raw_csv(Path(path))
+        check_raw_csv(Path(path), schema)
+    _check_database(settings)
+
+
+def _check_database(settings: Settings) -> None:
+    make_engine(settings.resolved_database_url(), settings.lead_schema()).dispose()
 
 
 if __name__ == "__main__":

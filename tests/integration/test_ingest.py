@@ -10,8 +10,11 @@ from core import ingest as ingest_module
 from core import store
 from core.errors import BadInputError
 from core.ingest import ingest_file
+from core.lead_schema import load_schema
 from tests.paths import SHARED_DATA
 from tests.samples import real_sample, write_sample
+
+LEADS = store.schema_tables(load_schema()).leads
 
 
 def _count(engine: Engine, table) -> int:
@@ -20,7 +23,7 @@ def _count(engine: Engine, table) -> int:
 
 
 def _table_counts(engine: Engine) -> tuple[int, int, int]:
-    return _count(engine, store.leads), _count(engine, store.rejected_leads), _count(engine, store.ingest_batches)
+    return _count(engine, LEADS), _count(engine, store.rejected_leads), _count(engine, store.ingest_batches)
 
 
 def test_real_inference_file_every_row_accounted_for(engine):
@@ -28,7 +31,7 @@ def test_real_inference_file_every_row_accounted_for(engine):
     assert summary.rows_in == 24_991
     assert summary.loaded + summary.duplicate + summary.rejected == summary.rows_in
     assert (summary.loaded, summary.duplicate, summary.rejected) == (24_983, 8, 0)
-    assert _count(engine, store.leads) == summary.loaded
+    assert _count(engine, LEADS) == summary.loaded
     frame = store.read_frame(engine, "SELECT city_mapped, referred_lead FROM leads")
     assert frame["city_mapped"].isna().sum() == 952  # 954 in the file ("" or "nan"), 2 of them among the 8 duplicates
     assert frame["referred_lead"].isin([0.0, 1.0]).all()
@@ -72,12 +75,18 @@ def test_labels_arrive_later_and_are_never_erased(engine, tmp_path):
 
 
 def test_file_lead_id_is_the_identity(engine, tmp_path):
-    frame = real_sample(3)
-    frame.insert(0, "lead_id", ["A-1", "A-2", "A-1"])
+    frame = real_sample(4)
+    frame.loc[2] = frame.loc[0]  # the same lead again, unchanged: a duplicate
+    frame.insert(0, "lead_id", ["A-1", "A-2", "A-1", "A-2"])  # row 4: A-2 with other content
     summary = ingest_file(engine, write_sample(tmp_path / "ids.csv", frame))
-    assert (summary.loaded, summary.duplicate) == (2, 1)
-    ids = store.read_frame(engine, "SELECT lead_id FROM leads ORDER BY lead_id")["lead_id"].tolist()
-    assert ids == ["A-1", "A-2"]
+    assert (summary.loaded, summary.duplicate, summary.rejected) == (2, 1, 1)
+    ids = store.read_frame(engine, "SELECT lead_id, created_date FROM leads ORDER BY lead_id")
+    assert ids["lead_id"].tolist() == ["A-1", "A-2"]
+    assert str(ids["created_date"].iloc[1])[:19] == frame.loc[1, "created_date"]  # the first row won
+    rejected = store.read_frame(engine, "SELECT row_number, raw_row, reason FROM rejected_leads")
+    assert rejected["reason"].tolist() == ["lead_id A-2 appears earlier in this file with different content (row 2)"]
+    assert rejected["row_number"].tolist() == [4]
+    assert frame.loc[3, "created_date"] in rejected["raw_row"].iloc[0]  # the later content is kept
 
 
 def test_bad_file_leaves_database_untouched(engine, tmp_path):

@@ -7,17 +7,19 @@ import pandas as pd
 import pytest
 
 from core.errors import BadInputError
-from core.schema import RAW_COLUMNS, check_raw_csv, read_raw_csv, validate_leads
+from core.lead_schema import load_schema
+from core.schema import check_raw_csv, read_raw_csv, validate_file, validate_leads
 from tests.paths import SHARED_DATA
 from tests.samples import real_sample, write_sample
 
 NOW = datetime(2026, 1, 1)
+CODEPRO = load_schema()
 
 
 def _validate(tmp_path, frame, **to_csv):
     path = write_sample(tmp_path / "leads.csv", frame, **to_csv)
-    raw, bad = read_raw_csv(path)
-    return validate_leads(raw, NOW, bad)
+    raw, bad = read_raw_csv(path, CODEPRO)
+    return validate_leads(raw, NOW, CODEPRO, bad)
 
 
 @pytest.mark.parametrize(
@@ -70,10 +72,10 @@ def test_bom_crlf_and_index_column_are_accepted(tmp_path):
     frame = frame.rename(columns={"index": ""})
     path = tmp_path / "bom.csv"
     path.write_bytes(b"\xef\xbb\xbf" + frame.to_csv(index=False, lineterminator="\r\n").encode())
-    raw, bad = read_raw_csv(path)
-    result = validate_leads(raw, NOW, bad)
+    raw, bad = read_raw_csv(path, CODEPRO)
+    result = validate_leads(raw, NOW, CODEPRO, bad)
     assert len(result.good) == 4 and result.rejected.empty
-    assert list(raw.columns[: len(RAW_COLUMNS)]) == list(RAW_COLUMNS)
+    assert list(raw.columns[: len(CODEPRO.file_columns())]) == CODEPRO.file_columns()
 
 
 def test_unlabelled_file_gives_no_label(tmp_path):
@@ -111,8 +113,8 @@ def test_row_with_wrong_field_count_is_quarantined(tmp_path):
     lines = path.read_text().splitlines()
     lines.insert(2, lines[1] + ",extra,fields")
     path.write_text("\n".join(lines) + "\n")
-    raw, bad = read_raw_csv(path)
-    result = validate_leads(raw, NOW, bad)
+    raw, bad = read_raw_csv(path, CODEPRO)
+    result = validate_leads(raw, NOW, CODEPRO, bad)
     assert result.rows_in == 4 and len(result.good) == 3
     assert result.rejected["reason"].iloc[0] == "row has 47 fields, the header has 45"
 
@@ -130,23 +132,23 @@ def test_bad_files_are_refused_whole(tmp_path, content, message):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     with pytest.raises(BadInputError, match=message):
-        check_raw_csv(path)
+        check_raw_csv(path, CODEPRO)
 
 
 def test_header_only_file_is_refused(tmp_path):
     path = write_sample(tmp_path / "header.csv", real_sample(0))
     with pytest.raises(BadInputError, match="has a header but no rows"):
-        check_raw_csv(path)
+        check_raw_csv(path, CODEPRO)
 
 
 def test_missing_file_is_refused(tmp_path):
     with pytest.raises(BadInputError, match="does not exist"):
-        check_raw_csv(tmp_path / "nope.csv")
+        check_raw_csv(tmp_path / "nope.csv", CODEPRO)
 
 
 def test_real_inference_file_validates_cleanly():
-    raw, bad = read_raw_csv(SHARED_DATA / "leadscoring_inference.csv")
-    result = validate_leads(raw, NOW, bad)
+    raw, bad = read_raw_csv(SHARED_DATA / "leadscoring_inference.csv", CODEPRO)
+    result = validate_leads(raw, NOW, CODEPRO, bad)
     assert result.rows_in == 24_991
     assert result.rejected.empty
     assert len(result.good) == 24_991
@@ -158,7 +160,7 @@ def test_duplicate_columns_are_refused(tmp_path):
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0] + ",city_mapped"] + [line + ",pune" for line in lines[1:]]) + "\n")
     with pytest.raises(BadInputError, match="has duplicate columns: city_mapped"):
-        check_raw_csv(path)
+        check_raw_csv(path, CODEPRO)
 
 
 def test_overlong_lead_id_is_rejected(tmp_path):
@@ -167,3 +169,9 @@ def test_overlong_lead_id_is_rejected(tmp_path):
     result = _validate(tmp_path, frame)
     assert result.good["lead_id"].tolist() == ["ok-1"]
     assert result.rejected["reason"].tolist() == ["lead_id is longer than 64 characters"]
+
+
+def test_validate_file_reads_and_validates_by_the_configured_schema(monkeypatch):
+    monkeypatch.delenv("LEADSCORE_SCHEMA", raising=False)
+    result = validate_file(SHARED_DATA / "leadscoring_test.csv", NOW)
+    assert (len(result.good), len(result.rejected), result.has_label) == (100, 0, True)
