@@ -700,22 +700,3 @@ def _rejected_rows(raw: pd.DataFrame, reasons: _Reasons, bad_lines: list[Quarant
     })
     merged = pd.concat([frame, quarantined], ignore_index=True)
     return merged.sort_values(ROW_NUMBER, kind="stable", na_position="last").reset_index(drop=True)
-
-
-# ---------------------------------------------------------------- transitional names
-
-
-def __getattr__(name: str):
-    """Names modules not yet moved onto the LeadSchema still import; derived from the built-in schema
-    on first use (nothing at import time). New code reads the schema instead."""
-    schema = load_schema()
-    legacy = {
-        "LABEL": lambda: schema.label.column,
-        "RAW_COLUMNS": lambda: tuple(schema.file_columns()),
-        "CODE_COLUMNS": lambda: tuple(c.name for c in schema.raw_columns if c.kind == "text" and c.required),
-        "INTERACTION_COLUMNS": lambda: tuple(
-            c.name for c in schema.raw_columns if any(c.name in f.sources for f in schema.features if f.type == "sum")),
-    }
-    if name not in legacy:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return legacy[name]()

@@ -10,10 +10,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from core import store
 from core.config import Settings
 from core.ingest import ingest_file
-from core.lead_schema import load_schema
 from core.model import Candidate, train_candidate
 from core.store import make_engine
 from core.training import load_labelled_leads
@@ -21,14 +19,6 @@ from tests.paths import SHARED_DATA
 
 DEV_FILE = SHARED_DATA / "leads_labelled_dev.csv"
 
-
-def bridge_ingest_to_schema_tables() -> None:
-    """Until core.ingest reads the lead schema itself (another change), it finds CodePro's staging table here."""
-    if not hasattr(store, "lead_labels_stage"):
-        store.lead_labels_stage = store.schema_tables(load_schema()).lead_labels_stage
-
-
-bridge_ingest_to_schema_tables()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ from core.ingest import ingest_file
 from core.lead_schema import load_schema
 from core.model import ModelConfig, train_candidate
 from core.registry import load_champion, promote
-from core.schema import INTERACTION_COLUMNS
 from core.training import compare_with_champion, load_labelled_leads, run_training
 from tests.model.conftest import DEV_FILE
 from tests.paths import PROJECT_ROOT
@@ -228,7 +227,7 @@ def test_labelled_leads_read_the_same_on_sqlite_and_postgres(engine, tmp_path):
     from core.training import label_counts
 
     frame = generate_leads(3000, seed=2)
-    frame.loc[frame.index[:500], list(INTERACTION_COLUMNS[:6])] = 2.0  # make sure the sums have something to add
+    frame.loc[frame.index[:500], [c for f in load_schema().features if f.type == "sum" for c in f.sources][:6]] = 2.0  # make sure the sums have something to add
     write_leads_csv(frame, tmp_path / "leads.csv")
     ingest_file(engine, tmp_path / "leads.csv")
     leads = load_labelled_leads(engine)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from core.model import LeadModel, ModelConfig, train_candidate
-from core.schema import read_raw_csv, validate_leads
+from core.schema import validate_file
 from tests.model.conftest import bridge_ingest_to_schema_tables
 from tests.paths import SHARED_DATA
 
@@ -14,8 +14,7 @@ bridge_ingest_to_schema_tables()
 
 
 def real_leads(name: str) -> pd.DataFrame:
-    raw, bad = read_raw_csv(SHARED_DATA / name)
-    return validate_leads(raw, datetime(2026, 1, 1), bad).good
+    return validate_file(SHARED_DATA / name, datetime(2026, 1, 1)).good
 
 
 @pytest.fixture(scope="session")

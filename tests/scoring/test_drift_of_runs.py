@@ -9,7 +9,7 @@ from core import store
 from core.ingest import ingest_file
 from core.model import ModelConfig, reference_sample, train_candidate
 from core.monitoring import report_run_drift, runs_missing_drift
-from core.schema import read_raw_csv, validate_leads
+from core.schema import validate_file
 from core.scoring import score_leads
 from core.synthetic import generate_leads, write_leads_csv
 from tests.paths import SHARED_DATA
@@ -23,8 +23,7 @@ def synthetic_champion(tmp_path_factory):
     """A model trained on synthetic history, and its training reference (as the registry stores it)."""
     path = tmp_path_factory.mktemp("history") / "history.csv"
     write_leads_csv(generate_leads(30_000, seed=21, start=HISTORY[0], end=HISTORY[1]), path)
-    raw, bad = read_raw_csv(path)
-    leads = validate_leads(raw, datetime(2026, 1, 1), bad).good
+    leads = validate_file(path, datetime(2026, 1, 1)).good
     candidate = train_candidate(leads, ModelConfig(num_boost_round=120))
     return candidate.model, reference_sample(candidate.model, leads)
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.features import CITY_TIER, map_categorical_levels, map_lookups, map_sums
 from core.lead_schema import load_schema
-from core.schema import RAW_COLUMNS, read_raw_csv, validate_leads
+from core.schema import validate_file
 from tests.paths import SHARED_DATA
 
 # the significant levels the course learned on its full training data (its notebook's lists)
@@ -47,10 +47,9 @@ def _as_row_set(frame: pd.DataFrame) -> set[tuple]:
 
 @pytest.fixture(scope="module")
 def loaded() -> pd.DataFrame:
-    raw, bad = read_raw_csv(SHARED_DATA / "leadscoring_test.csv")
-    validated = validate_leads(raw, datetime(2026, 1, 1), bad)
+    validated = validate_file(SHARED_DATA / "leadscoring_test.csv", datetime(2026, 1, 1))
     assert validated.rejected.empty
-    frame = validated.good[[*RAW_COLUMNS, "app_complete_flag"]].copy()
+    frame = validated.good[[*SCHEMA.file_columns(), "app_complete_flag"]].copy()
     frame["created_date"] = frame["created_date"].dt.strftime("%Y-%m-%d %H:%M:%S")
     return frame
 

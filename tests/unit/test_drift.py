@@ -19,7 +19,7 @@ from core.drift import (
 from core.errors import BadInputError
 from core.features import fold_rare_levels, lookup_values, sum_values
 from core.lead_schema import load_schema
-from core.schema import read_raw_csv, validate_leads
+from core.schema import validate_file
 from core.store import read_frame, scoring_runs
 from tests.paths import SHARED_DATA
 from tests.unit.test_course_transformations import COURSE_SIGNIFICANT_LEVELS
@@ -36,8 +36,7 @@ TRAINING_PLATFORM_COUNTS = {
 
 def _readable_frame(file_name: str) -> pd.DataFrame:
     """The model's readable inputs plus a fixed-formula score, with created_date kept for time splits."""
-    raw, bad = read_raw_csv(SHARED_DATA / file_name)
-    good = validate_leads(raw, NOW, bad).good
+    good = validate_file(SHARED_DATA / file_name, NOW).good
     out = pd.DataFrame({"lead_id": good["lead_id"], "created_date": good["created_date"],
                         "city_tier": lookup_values(SCHEMA.feature("city_tier"), good["city_mapped"])})
     for column, levels in COURSE_SIGNIFICANT_LEVELS.items():

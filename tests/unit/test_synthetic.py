@@ -15,24 +15,40 @@ from sklearn.model_selection import train_test_split
 
 from core.errors import BadInputError
 from core.features import (
-    COURSE_SIGNIFICANT_LEVELS,
     OTHERS,
     TIER_1,
     TIER_2,
-    city_tier,
     fold_rare_levels,
-    interaction_sums,
     learn_significant_levels,
+    lookup_values,
+    sum_values,
 )
 from core.lead_schema import BUILTIN_SCHEMA as CODEPRO_SCHEMA
 from core.lead_schema import load_schema, parse_schema
 from core.leakage import find_leakage
-from core.schema import CODE_COLUMNS, INTERACTION_COLUMNS, LABEL, RAW_COLUMNS, read_raw_csv, validate_leads
+from core.schema import validate_file
 from core.synthetic import TAIL_TOWNS, generate_leads, main, write_leads_csv
 from core.synthetic_schemas import generate_for_schema
 from tests.paths import PROJECT_ROOT, SHARED_DATA
+from tests.unit.test_course_transformations import COURSE_SIGNIFICANT_LEVELS
 
 EXAMPLE_SCHEMA = PROJECT_ROOT / "schemas" / "example_crm.yaml"
+CODEPRO = load_schema(CODEPRO_SCHEMA)
+LABEL = CODEPRO.label.column
+RAW_COLUMNS = tuple(c.name for c in CODEPRO.raw_columns)
+CODE_COLUMNS = ("first_platform_c", "first_utm_medium_c", "first_utm_source_c")
+INTERACTION_COLUMNS = tuple(c for f in CODEPRO.features if f.type == "sum" for c in f.sources)
+
+
+def city_tier(city: pd.Series) -> pd.Series:
+    """Tier of each city by the CodePro schema's lookup."""
+    return pd.Series(lookup_values(CODEPRO.feature("city_tier"), city), index=city.index).astype("float64")
+
+
+def interaction_sums(frame: pd.DataFrame) -> pd.DataFrame:
+    """The five interaction aggregates of the CodePro schema."""
+    sums = {f.key: sum_values(frame, CODEPRO, f) for f in CODEPRO.features if f.type == "sum"}
+    return pd.DataFrame(sums, index=frame.index)
 
 TRAINING_ROWS = 238_964  # the README's cleaned training data: counts below are shares of it
 README_CLEANED_COUNTS = {
@@ -237,9 +253,8 @@ def test_given_a_generated_file_when_validated_then_no_row_rejected(tmp_path):
     frame = generate_leads(20_000, seed=2)
     path = tmp_path / "leads.csv"
     write_leads_csv(frame, path)
-    raw, bad_lines = read_raw_csv(path)
-    validated = validate_leads(raw, NOW, bad_lines)
-    assert bad_lines == [] and len(validated.rejected) == 0
+    validated = validate_file(path, NOW)
+    assert len(validated.rejected) == 0
     assert len(validated.good) == 20_000 and validated.has_label
     assert validated.good[LABEL].sum() == frame[LABEL].sum()
     assert validated.good["total_leads_droppped"].sum() == pytest.approx(frame["total_leads_droppped"].sum())
