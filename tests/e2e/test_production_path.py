@@ -33,8 +33,9 @@ POOL = "leadscore"
 SERVER_START_S = 120
 COMMAND_S = 600
 RUN_S = 420
-WAITING = {"Scheduled", "AwaitingConcurrencySlot", "Late"}
-HOLDING_SLOT = {"Pending", "Running"}
+WAITING = "SCHEDULED"  # state types: Scheduled, Late and AwaitingConcurrencySlot are all SCHEDULED
+HOLDING_SLOT = {"PENDING", "RUNNING"}  # a run holds the deployment's slot from Pending (Submitting) on
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Stack:
     env: dict[str, str]
     home: Path
     logs: Path
+    command_output: str = ""
 
 
 def _free_port() -> int:
@@ -146,9 +148,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def deployed(stack: Stack) -> Iterator[Stack]:
     """A trained champion and unscored leads in the home; the pool, the deployments and a worker running."""
-    run(stack, "-m", "flows.ingest", str(SHARED_DATA / "leads_labelled_dev.csv"))
-    run(stack, "-m", "flows.train")
-    run(stack, "-m", "flows.ingest", str(SHARED_DATA / "leadscoring_test.csv"))
+    stack.command_output = "".join([
+        run(stack, "-m", "flows.ingest", str(SHARED_DATA / "leads_labelled_dev.csv")),
+        run(stack, "-m", "flows.train"),
+        run(stack, "-m", "flows.ingest", str(SHARED_DATA / "leadscoring_test.csv")),
+    ])
     run(stack, "-m", "prefect", "work-pool", "create", POOL, "--type", "process")
     deploy_output = run(stack, "-m", "prefect", "--no-prompt", "deploy", "--all")
     assert "score-nightly" in deploy_output, deploy_output
@@ -173,9 +177,9 @@ def trigger(stack: Stack) -> str:
 
 
 def states(stack: Stack, run_ids: list[str]) -> dict[str, str]:
-    """The current state name of each flow run, read in one request."""
+    """The current state type of each flow run (SCHEDULED, PENDING, RUNNING, COMPLETED...), in one request."""
     runs = _post(f"{stack.api_url}/flow_runs/filter", {"flow_runs": {"id": {"any_": run_ids}}})
-    return {run["id"]: run["state"]["name"] for run in runs}
+    return {run["id"]: run["state"]["type"] for run in runs}
 
 
 def history(stack: Stack, run_id: str) -> list[str]:
@@ -190,7 +194,7 @@ def wait_all_final(stack: Stack, run_ids: list[str], snapshots: list[dict[str, s
     while time.monotonic() < deadline:
         now = states(stack, run_ids)
         snapshots.append(now)
-        if all(name in ("Completed", "Failed", "Crashed", "Cancelled") for name in now.values()):
+        if all(state in FINAL for state in now.values()):
             return now
         time.sleep(0.5)
     worker_log = (stack.logs / "worker.log").read_text()[-4000:]
@@ -205,10 +209,17 @@ def scores_table(stack: Stack) -> tuple[int, int, list[tuple]]:
     return leads, scored, runs
 
 
+def test_the_commands_ran_on_the_running_server_and_started_none(deployed: Stack) -> None:
+    """PREFECT_API_URL answers: the command-line flows report to it and no temporary server starts."""
+    assert "temporary server" not in deployed.command_output, deployed.command_output[-3000:]
+    flow_names = {flow["name"] for flow in _post(f"{deployed.api_url}/flows/filter", {})}
+    assert {"ingest", "train"} <= flow_names
+
+
 def test_score_nightly_runs_on_a_worker_and_writes_scores(deployed: Stack) -> None:
     run_id = trigger(deployed)
     final = wait_all_final(deployed, [run_id], [])
-    assert final[run_id] == "Completed", (deployed.logs / "worker.log").read_text()[-4000:]
+    assert final[run_id] == "COMPLETED", (deployed.logs / "worker.log").read_text()[-4000:]
     leads, scored, runs = scores_table(deployed)
     assert leads > 15_000 and scored == leads  # every lead got a score from the champion
     assert len(runs) == 1 and runs[0][1] == leads
@@ -218,9 +229,9 @@ def test_the_concurrency_limit_keeps_a_second_run_waiting(deployed: Stack) -> No
     first, second = trigger(deployed), trigger(deployed)
     snapshots: list[dict[str, str]] = []
     final = wait_all_final(deployed, [first, second], snapshots)
-    assert final == {first: "Completed", second: "Completed"}
-    assert all(sum(name in HOLDING_SLOT for name in snap.values()) <= 1 for snap in snapshots), snapshots
-    assert any({*snap.values()} & {"Running"} and {*snap.values()} & WAITING for snap in snapshots), snapshots
+    assert final == {first: "COMPLETED", second: "COMPLETED"}
+    assert all(sum(state in HOLDING_SLOT for state in snap.values()) <= 1 for snap in snapshots), snapshots
+    assert any(sorted(snap.values()) == ["RUNNING", WAITING] for snap in snapshots), snapshots
     waited = [run_id for run_id in (first, second) if "AwaitingConcurrencySlot" in history(deployed, run_id)]
     assert waited, {run_id: history(deployed, run_id) for run_id in (first, second)}
     _, _, runs = scores_table(deployed)
