@@ -201,11 +201,12 @@ def wait_all_final(stack: Stack, run_ids: list[str], snapshots: list[dict[str, s
     pytest.fail(f"flow runs not finished within {RUN_S}s: {snapshots[-1]}\nworker log:\n{worker_log}")
 
 
-def scores_table(stack: Stack) -> tuple[int, int, list[tuple]]:
+def scores_table(stack: Stack) -> tuple[int, int, int]:
+    """Leads stored, leads with a score, finished scoring runs (columns of the storage contract only)."""
     with sqlite3.connect(stack.home / "leadscore.db") as conn:
         leads = conn.execute("SELECT COUNT(*) FROM leads").fetchone()[0]
         scored = conn.execute("SELECT COUNT(DISTINCT lead_id) FROM lead_scores").fetchone()[0]
-        runs = conn.execute("SELECT status, leads_scored FROM scoring_runs ORDER BY run_id").fetchall()
+        runs = conn.execute("SELECT COUNT(*) FROM scoring_runs WHERE finished_at IS NOT NULL").fetchone()[0]
     return leads, scored, runs
 
 
@@ -222,7 +223,7 @@ def test_score_nightly_runs_on_a_worker_and_writes_scores(deployed: Stack) -> No
     assert final[run_id] == "COMPLETED", (deployed.logs / "worker.log").read_text()[-4000:]
     leads, scored, runs = scores_table(deployed)
     assert leads > 15_000 and scored == leads  # every lead got a score from the champion
-    assert len(runs) == 1 and runs[0][1] == leads
+    assert runs == 1
 
 
 def test_the_concurrency_limit_keeps_a_second_run_waiting(deployed: Stack) -> None:
@@ -234,5 +235,5 @@ def test_the_concurrency_limit_keeps_a_second_run_waiting(deployed: Stack) -> No
     assert any(sorted(snap.values()) == ["RUNNING", WAITING] for snap in snapshots), snapshots
     waited = [run_id for run_id in (first, second) if "AwaitingConcurrencySlot" in history(deployed, run_id)]
     assert waited, {run_id: history(deployed, run_id) for run_id in (first, second)}
-    _, _, runs = scores_table(deployed)
-    assert [status for status, _ in runs] == ["succeeded"] * 3 and [count for _, count in runs[1:]] == [0, 0]
+    leads, scored, runs = scores_table(deployed)
+    assert scored == leads and runs == 3

@@ -119,3 +119,21 @@ def test_this_machine_is_ready_and_the_check_changes_nothing(postgres_admin) -> 
     for script in ("install-system-deps.sh", "test-postgres.sh"):
         done = subprocess.run([str(SCRIPTS / script)], capture_output=True, text=True, timeout=60, check=False)
         assert (done.returncode, done.stdout) == (0, ""), f"{script}: {done.stderr}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the install branch runs as root (as .ci/run does)")
+def test_a_running_server_without_the_trust_rule_is_reloaded_not_restarted(machine: dict[str, str]) -> None:
+    state, etc = Path(machine["STATE"]), Path(machine["PG_ETC"]) / "15/main"
+    for name in PG_FAKES:
+        shutil.copy(Path(machine["TEMPLATES"]) / name, Path(machine["FAKE_BIN"]) / name)
+    (Path(machine["PG_LIB"]) / "15").mkdir(parents=True)
+    etc.mkdir(parents=True)
+    (etc / "pg_hba.conf").write_text("local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    (state / "cluster").touch()
+    (state / "db").touch()
+    (state / "status").write_text("online\n")
+    done = run("test-postgres.sh", machine)
+    assert done.returncode == 0, done.stderr
+    assert [call for call in calls(machine) if not call.startswith("psql")] == [
+        "pg_ctlcluster --skip-systemctl-redirect 15 main reload"]
+    assert (etc / "pg_hba.conf").read_text().splitlines()[0].startswith("host all postgres 127.0.0.1/32 trust")
