@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.request
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from core.errors import BadInputError, NoChampionError
 
@@ -17,13 +19,36 @@ def quiet_prefect_defaults() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+def prefect_server_answers(api_url: str, timeout: float = 2.0) -> bool:
+    """True when the Prefect API at api_url answers its health check."""
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def prefect_server_settings() -> AbstractContextManager:
+    """A running server (PREFECT_API_URL answering /health) is used and nothing starts; without one, Prefect
+    starts its temporary local server as before (an unreachable PREFECT_API_URL is set aside, with a warning)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    api_url = PREFECT_API_URL.value()
+    if not api_url or prefect_server_answers(api_url):
+        return nullcontext()
+    print(f"warning: no Prefect server answers at {api_url}; starting a temporary one for this command",
+          file=sys.stderr)
+    return temporary_settings(restore_defaults={PREFECT_API_URL})
+
+
 def run_command(body: Callable[[], object], precheck: Callable[[], object] | None = None) -> int:
     """Run a flow for the command line; refusals (found by precheck before Prefect starts) are one line."""
     quiet_prefect_defaults()
     try:
         if precheck is not None:
             precheck()
-        body()
+        with prefect_server_settings():
+            body()
     except (BadInputError, NoChampionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

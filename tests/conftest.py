@@ -46,6 +46,37 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+def _ci_run() -> bool:
+    """LEADSCORE_CI=1 (set by .ci/run): CI can never pass by skipping a test."""
+    return os.environ.get("LEADSCORE_CI", "") not in ("", "0", "false")
+
+
+def _as_ci_failure(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """A skip becomes a failure that keeps the skip's reason."""
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI (LEADSCORE_CI=1), which fails the run: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Under CI every skipped test (in setup, call or by marker) fails with its reason; xfail stays xfail."""
+    outcome = yield
+    report = outcome.get_result()
+    if _ci_run() and report.skipped and not hasattr(report, "wasxfail"):
+        _as_ci_failure(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """Under CI a module skipped at collection (importorskip, allow_module_level) fails too."""
+    outcome = yield
+    report = outcome.get_result()
+    if _ci_run() and report.skipped:
+        _as_ci_failure(report)
+
+
 def _postgres_required() -> bool:
     return os.environ.get("LEADSCORE_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 
