@@ -18,15 +18,6 @@ import pandas as pd
 from core.lead_schema import OTHERS, Feature, LeadSchema, RawColumn
 
 TIME_TYPES = ("hour", "weekday")
-# CodePro's city tiers as core.synthetic and the dashboard seed read them (city names, not columns); the
-# model reads the tiers from the schema's lookup (tests check both agree)
-TIER_1 = ("bengaluru", "chennai", "hyderabad", "kolkata", "mumbai", "ncr", "pune")
-TIER_2 = (
-    "agra", "ahmedabad", "aligarh", "anand", "bhopal", "coimbatore", "gandhinagar", "gwalior", "indore",
-    "jabalpur", "jaipur", "kanpur", "kochi", "lucknow", "ludhiana", "madurai", "meerut", "nagpur", "nashik",
-    "patna", "rajkot", "solapur", "surat", "tiruchirapalli", "vadodara", "vijayawada", "vishakapatnam",
-)
-CITY_TIER: dict[str, float] = {**{c: 1.0 for c in TIER_1}, **{c: 2.0 for c in TIER_2}}
 
 
 # ---------------------------------------------------------------- raw columns

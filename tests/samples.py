@@ -19,3 +19,13 @@ def write_sample(path: Path, frame: pd.DataFrame, **to_csv) -> Path:
     """Write a frame as a raw CSV (no index) and return its path."""
     frame.to_csv(path, index=False, **to_csv)
     return path
+
+
+# The course README's city tiers (city names); the CodePro schema's lookup must agree with them
+TIER_1 = ("bengaluru", "chennai", "hyderabad", "kolkata", "mumbai", "ncr", "pune")
+TIER_2 = (
+    "agra", "ahmedabad", "aligarh", "anand", "bhopal", "coimbatore", "gandhinagar", "gwalior", "indore",
+    "jabalpur", "jaipur", "kanpur", "kochi", "lucknow", "ludhiana", "madurai", "meerut", "nagpur", "nashik",
+    "patna", "rajkot", "solapur", "surat", "tiruchirapalli", "vadodara", "vijayawada", "vishakapatnam",
+)
+CITY_TIER: dict[str, float] = {**{c: 1.0 for c in TIER_1}, **{c: 2.0 for c in TIER_2}}

@@ -8,10 +8,11 @@ from importlib import resources
 import pandas as pd
 import pytest
 
-from core.features import CITY_TIER, map_categorical_levels, map_lookups, map_sums
+from core.features import map_categorical_levels, map_lookups, map_sums
 from core.lead_schema import load_schema
 from core.schema import validate_file
 from tests.paths import SHARED_DATA
+from tests.samples import CITY_TIER
 
 # the significant levels the course learned on its full training data (its notebook's lists)
 COURSE_SIGNIFICANT_LEVELS: dict[str, tuple[str, ...]] = {

@@ -16,8 +16,6 @@ from sklearn.model_selection import train_test_split
 from core.errors import BadInputError
 from core.features import (
     OTHERS,
-    TIER_1,
-    TIER_2,
     fold_rare_levels,
     learn_significant_levels,
     lookup_values,
@@ -30,6 +28,7 @@ from core.schema import validate_file
 from core.synthetic import TAIL_TOWNS, generate_leads, main, write_leads_csv
 from core.synthetic_schemas import generate_for_schema
 from tests.paths import PROJECT_ROOT, SHARED_DATA
+from tests.samples import TIER_1, TIER_2
 from tests.unit.test_course_transformations import COURSE_SIGNIFICANT_LEVELS
 
 EXAMPLE_SCHEMA = PROJECT_ROOT / "schemas" / "example_crm.yaml"
