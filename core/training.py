@@ -105,6 +105,7 @@ def register_and_record(engine: Engine, settings: Settings, candidate: Candidate
 def run_training(engine: Engine, settings: Settings, config: ModelConfig | None = None) -> TrainingOutcome:
     """The whole training without Prefect: check, load, train, compare, register, record."""
     check_enough_labels(engine)
+    registry.reconcile_versions(engine, settings)
     candidate = train_candidate(load_labelled_leads(engine), config)
     decision = compare_with_champion(candidate, registry.load_champion_baseline(settings))
     return register_and_record(engine, settings, candidate, decision)

@@ -8,13 +8,17 @@ import sys
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from core.config import Settings, load_settings
 from core.model import Candidate, Decision, ModelConfig, train_candidate
 from core.registry import (
     ChampionBaseline,
     RegisteredVersion,
+    champion_version,
+    connect,
     load_champion_baseline,
+    reconcile_versions,
     record_version,
     register_candidate,
 )
@@ -52,9 +56,20 @@ def decide(candidate: Candidate, baseline: ChampionBaseline | None) -> Decision:
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
-def register(settings: Settings, candidate: Candidate, decision: Decision) -> RegisteredVersion:
-    """Log the MLflow run, register the version, move the champion alias when promoted."""
-    return register_candidate(settings, candidate, decision)
+def register(settings: Settings, candidate: Candidate, decision: Decision, training_id: str) -> RegisteredVersion:
+    """Log the MLflow run, register the version, move the champion alias when promoted (once per training id)."""
+    return register_candidate(settings, candidate, decision, training_id)
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
+def reconcile(settings: Settings) -> None:
+    """Record versions an earlier training registered but never recorded; champion flags follow the alias."""
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        for version in reconcile_versions(engine, settings):
+            print(f"version {version}: registered by an earlier training that stopped early, now recorded")
+    finally:
+        engine.dispose()
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
@@ -71,9 +86,10 @@ def record(settings: Settings, registered: RegisteredVersion, candidate: Candida
 def train_flow(feature_set: str = "full") -> TrainingOutcome:
     """Train, evaluate on the most recent 20%, register, and promote only a model that clears the bars."""
     settings = load_settings()
+    reconcile(settings)
     candidate = train(load_labelled(settings), ModelConfig(feature_set=feature_set))
     decision = decide(candidate, champion_baseline(settings))
-    registered = register(settings, candidate, decision)
+    registered = register(settings, candidate, decision, flow_run.get_id())
     record(settings, registered, candidate, decision)
     outcome = TrainingOutcome(registered.version, registered.run_id, candidate.metrics, candidate.window, decision)
     for line in outcome.summary_lines():
@@ -82,12 +98,14 @@ def train_flow(feature_set: str = "full") -> TrainingOutcome:
 
 
 def check_labels_before_starting() -> None:
-    """Refuse in a second, before Prefect starts, when the stored labels cannot train a model."""
-    engine = make_engine(load_settings().resolved_database_url())
+    """Refuse in a second, before Prefect starts, when the stored labels cannot train a model or MLflow is down."""
+    settings = load_settings()
+    engine = make_engine(settings.resolved_database_url())
     try:
         check_enough_labels(engine)
     finally:
         engine.dispose()
+    champion_version(connect(settings), settings.model_name, settings)  # an outage is not "no champion"
 
 
 def main(argv: list[str] | None = None) -> int:
