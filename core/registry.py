@@ -153,7 +153,12 @@ def _why(error: BaseException) -> str:
 
 @contextmanager
 def answered(settings: Settings) -> Iterator[None]:
-    """Turn MLflow's "did not answer" errors (any layer: REST, artifacts, requests) into RegistryUnavailableError."""
+    """Turn MLflow's "did not answer" errors (any layer: REST, artifacts, requests) into RegistryUnavailableError.
+
+    urllib3's "Retrying ..." warnings are silenced meanwhile: the outage is reported once, in one line."""
+    http_log = logging.getLogger("urllib3.connectionpool")
+    previous = http_log.level
+    http_log.setLevel(logging.ERROR)
     try:
         yield
     except RegistryUnavailableError:
@@ -162,6 +167,8 @@ def answered(settings: Settings) -> Iterator[None]:
         if is_outage(error):
             raise unavailable(settings, error) from error
         raise
+    finally:
+        http_log.setLevel(previous)
 
 
 def with_retries(settings: Settings, call: Callable[[], T], pause: Callable[[float], None] = time.sleep) -> T:
@@ -188,6 +195,12 @@ def champion_version(client: MlflowClient, model_name: str, settings: Settings |
         if is_outage(error):
             raise unavailable(settings or Settings(), error) from error
         raise
+
+
+def check_registry_answers(settings: Settings) -> None:
+    """Ask MLflow for the champion once: an outage raises RegistryUnavailableError (before any work starts)."""
+    with answered(settings):
+        champion_version(connect(settings), settings.model_name, settings)
 
 
 def require_champion(settings: Settings) -> ModelVersion:

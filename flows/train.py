@@ -15,8 +15,7 @@ from core.model import Candidate, Decision, ModelConfig, train_candidate
 from core.registry import (
     ChampionBaseline,
     RegisteredVersion,
-    champion_version,
-    connect,
+    check_registry_answers,
     load_champion_baseline,
     reconcile_versions,
     record_version,
@@ -105,7 +104,7 @@ def check_labels_before_starting() -> None:
         check_enough_labels(engine)
     finally:
         engine.dispose()
-    champion_version(connect(settings), settings.model_name, settings)  # an outage is not "no champion"
+    check_registry_answers(settings)  # an outage is not "no champion": refuse before training
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,17 +107,23 @@ def _server_settings(home: Path, mlflow_server: MlflowServer, **extra) -> Settin
 
 
 @pytest.fixture
-def running(server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowServer]:
-    """The module's server, running at the start of the test and again after it (a test may stop it)."""
+def running(server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> MlflowServer:
+    """The module's server (running or stopped, as the previous test left it: restarts are slow) and its home."""
     for name, value in SHORT_MLFLOW_RETRIES.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("LEADSCORE_HOME", str(server.home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
+    return server
+
+
+def _ensure_running(server: MlflowServer) -> None:
     if server.process is None:
         server.start()
-    yield server
-    if server.process is None:
-        server.start()
+
+
+def _backend(server: MlflowServer) -> MlflowClient:
+    """The server's store read directly (the server may be stopped)."""
+    return MlflowClient(tracking_uri=f"sqlite:///{server.backend}", registry_uri=f"sqlite:///{server.backend}")
 
 
 def _outage_line(server: MlflowServer) -> str:
@@ -126,6 +132,7 @@ def _outage_line(server: MlflowServer) -> str:
 
 @pytest.mark.slow
 def test_a_missing_alias_is_no_champion_but_a_stopped_server_is_an_outage(running, candidate):
+    _ensure_running(running)
     settings = load_settings()
     client = registry.connect(settings)
     assert registry.champion_version(client, "never-registered", settings) is None  # RESOURCE_DOES_NOT_EXIST
@@ -153,37 +160,16 @@ def _command(module: str, *args: str, **env: str) -> tuple[subprocess.CompletedP
 
 
 @pytest.mark.slow
-def test_train_command_registers_nothing_and_says_so_in_one_line_when_mlflow_is_down(running):
-    client = registry.connect(load_settings())
-    before = _registered(client, "lead-scoring-l2ac")
+def test_train_and_promote_commands_register_nothing_and_say_so_in_one_line_when_mlflow_is_down(running):
     running.stop()
-    result, _ = _command("flows.train")
-    assert (result.returncode, result.stdout) == (3, "")
-    assert result.stderr.splitlines() == [f"error: {_outage_line(running)}"]
-    running.start()
-    assert _registered(client, "lead-scoring-l2ac") == before and _alias(client, "lead-scoring-l2ac") == "1"
-
-
-@pytest.mark.slow
-def test_training_whose_mlflow_dies_after_the_champion_check_registers_nothing(running, monkeypatch):
-    settings = load_settings()
-    client = registry.connect(settings)
-    before = _registered(client, settings.model_name)
-    engine = store.make_engine(settings.resolved_database_url())
-    check = registry.load_champion_baseline
-
-    def check_then_stop(current: Settings):
-        baseline = check(current)
-        running.stop()
-        return baseline
-
-    monkeypatch.setattr(registry, "load_champion_baseline", check_then_stop)
-    with pytest.raises(RegistryUnavailableError, match=_outage_line(running)):
-        run_training(engine, settings)
-    running.start()
-    assert _registered(client, settings.model_name) == before and _alias(client, settings.model_name) == "1"
-    assert [r.info.status for r in client.search_runs(["1"]) if r.info.status != "FINISHED"] == []
-    engine.dispose()
+    before = _registered(_backend(running), "lead-scoring-l2ac")
+    for command in (("flows.train",), ("flows.promote", "1", "--reason", "test")):
+        result, _ = _command(*command)
+        assert (result.returncode, result.stdout) == (3, "")
+        assert result.stderr.splitlines() == [f"error: {_outage_line(running)}"]
+    backend = _backend(running)
+    assert _registered(backend, "lead-scoring-l2ac") == before and _alias(backend, "lead-scoring-l2ac") == "1"
+    assert backend.get_model_version("lead-scoring-l2ac", "1").tags["decision"] == "promoted"
 
 
 @pytest.mark.slow
@@ -196,6 +182,28 @@ def test_score_command_retries_within_30_s_then_fails_in_one_line(running, monke
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {_outage_line(running)} (4 attempts over "), lines
     assert 7 <= seconds < 30  # the pauses alone are 1 + 2 + 4 s
+
+
+@pytest.mark.slow
+def test_training_whose_mlflow_dies_after_the_champion_check_registers_nothing(running, monkeypatch):
+    _ensure_running(running)
+    settings = load_settings()
+    before = _registered(registry.connect(settings), settings.model_name)
+    engine = store.make_engine(settings.resolved_database_url())
+    check = registry.load_champion_baseline
+
+    def check_then_stop(current: Settings):
+        baseline = check(current)
+        running.stop()
+        return baseline
+
+    monkeypatch.setattr(registry, "load_champion_baseline", check_then_stop)
+    with pytest.raises(RegistryUnavailableError, match=_outage_line(running)):
+        run_training(engine, settings)
+    engine.dispose()
+    backend = _backend(running)
+    assert _registered(backend, settings.model_name) == before and _alias(backend, settings.model_name) == "1"
+    assert [r.info.status for r in backend.search_runs(["1"]) if r.info.status != "FINISHED"] == []
 
 
 @pytest.mark.slow
