@@ -482,7 +482,7 @@ def _recovered_row(client: MlflowClient, version: ModelVersion, champion: ModelV
     """A version's row rebuilt from MLflow: the row logged with its run, else its run's metrics and params."""
     try:
         content = _read_artifact(version.run_id, VERSION_ROW_ARTIFACT, lambda path: json.loads(path.read_text()))
-    except MlflowException as error:
+    except (MlflowException, OSError) as error:  # logged before the row travelled with the run
         if is_outage(error):
             raise
         content = _content_from_run(client.get_run(version.run_id), version)

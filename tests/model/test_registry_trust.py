@@ -333,3 +333,23 @@ def test_a_manual_promotion_whose_alias_move_fails_claims_nothing(settings, stor
     registry.promote(settings, "1", "roll back")  # run again once MLflow answers: done
     assert _alias(client, settings.model_name) == "1" and _versions(stored) == [("1", True), ("2", False)]
     assert client.get_model_version(settings.model_name, "1").tags["decision"] == "promoted_manually"
+
+
+def test_reconcile_records_a_version_logged_before_its_row_travelled_with_the_run(settings, stored):
+    client = registry.connect(settings)
+    experiment = registry.ensure_experiment(client, settings)
+    run = client.create_run(experiment)
+    client.log_param(run.info.run_id, "threshold", "0.42")
+    for grade, cut in (("A", "0.8"), ("B", "0.6"), ("C", "0.42")):
+        client.log_param(run.info.run_id, f"grade_{grade}_cutoff", cut)
+    client.log_metric(run.info.run_id, "auc", 0.77)
+    client.set_terminated(run.info.run_id)
+    client.create_registered_model(settings.model_name)
+    client.create_model_version(settings.model_name, f"runs:/{run.info.run_id}/model", run.info.run_id,
+                                tags={"decision": "promoted", "decision_reason": "an older release's version"})
+    client.set_registered_model_alias(settings.model_name, registry.CHAMPION_ALIAS, "1")
+    assert registry.reconcile_versions(stored, settings) == ["1"]
+    row = store.read_frame(stored, "SELECT * FROM model_versions").iloc[0]
+    assert (row["threshold"], bool(row["is_champion"]), bool(row["promoted"])) == (0.42, True, True)
+    assert row["decision_reason"] == "an older release's version" and '"auc": 0.77' in row["metrics_json"]
+    assert row["grade_cutoffs_json"] == '{"A": 0.8, "B": 0.6, "C": 0.42}'
