@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +63,31 @@ def stored(settings: Settings, leads_database: Path) -> Iterator[Engine]:
     shutil.copy(leads_database, settings.home / "leadscore.db")
     engine = store.make_engine(settings.resolved_database_url())
     yield engine
+    engine.dispose()
+
+
+@dataclass
+class Stores:
+    """Where a test keeps its model_versions table, and the settings that lead there."""
+
+    settings: Settings
+    engine: Engine
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def where(request: pytest.FixtureRequest, settings: Settings, leads_database: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[Stores]:
+    """The real leads on the embedded default or on the real Postgres, beside this test's MLflow store."""
+    if request.param == "sqlite":
+        shutil.copy(leads_database, settings.home / "leadscore.db")
+        url = settings.resolved_database_url()
+    else:
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("LEADSCORE_DATABASE_URL", url)
+    engine = store.make_engine(url)
+    if request.param == "postgres":
+        store_dev_leads(engine)
+    yield Stores(load_settings(), engine)
     engine.dispose()
 
 
@@ -278,7 +304,8 @@ registry.register_candidate(settings, candidate, Decision(True, "test: no champi
 
 
 @pytest.mark.slow
-def test_a_process_killed_after_registering_is_reconciled_by_the_next_training(settings, stored, candidate):
+def test_a_process_killed_after_registering_is_reconciled_by_the_next_training(where, candidate):
+    settings, stored = where.settings, where.engine
     result = subprocess.run([sys.executable, "-c", KILLED_AFTER_REGISTERING, "training-killed"], cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=300,
                             env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
@@ -297,7 +324,8 @@ def test_a_process_killed_after_registering_is_reconciled_by_the_next_training(s
     assert _versions(stored) == [("1", False), ("2", True)] and _alias(client, settings.model_name) == "2"
 
 
-def test_reconcile_sets_the_champion_flag_from_the_alias(settings, stored, candidate):
+def test_reconcile_sets_the_champion_flag_from_the_alias(where, candidate):
+    settings, stored = where.settings, where.engine
     for training in ("a", "b"):
         registered = registry.register_candidate(settings, candidate, PROMOTE, training)
         registry.record_version(stored, settings.model_name, registered, candidate, PROMOTE)
@@ -311,7 +339,8 @@ def test_reconcile_sets_the_champion_flag_from_the_alias(settings, stored, candi
     assert _versions(stored) == [("1", False), ("2", False)]
 
 
-def test_a_manual_promotion_whose_alias_move_fails_claims_nothing(settings, stored, candidate, monkeypatch):
+def test_a_manual_promotion_whose_alias_move_fails_claims_nothing(where, candidate, monkeypatch):
+    settings, stored = where.settings, where.engine
     for training in ("a", "b"):
         registered = registry.register_candidate(settings, candidate, PROMOTE, training)
         registry.record_version(stored, settings.model_name, registered, candidate, PROMOTE)
@@ -321,21 +350,21 @@ def test_a_manual_promotion_whose_alias_move_fails_claims_nothing(settings, stor
         raise MlflowException("API request to http://127.0.0.1:1/api/2.0/mlflow/registered-models/alias failed "
                               "with exception HTTPConnectionPool: [Errno 111] Connection refused")
 
-    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", refused)
-    with pytest.raises(RegistryUnavailableError, match="did not answer: connection refused"):
+    with monkeypatch.context() as patch, pytest.raises(RegistryUnavailableError, match="did not answer: connection refused"):
+        patch.setattr(MlflowClient, "set_registered_model_alias", refused)
         registry.promote(settings, "1", "roll back")
     client = registry.connect(settings)
     tags = client.get_model_version(settings.model_name, "1").tags
     assert tags["decision"] == "promoted" and not tags["decision_reason"].startswith("manual")
     assert _alias(client, settings.model_name) == "2"
     pd.testing.assert_frame_equal(store.read_frame(stored, "SELECT * FROM model_versions ORDER BY version"), before)
-    monkeypatch.undo()
     registry.promote(settings, "1", "roll back")  # run again once MLflow answers: done
     assert _alias(client, settings.model_name) == "1" and _versions(stored) == [("1", True), ("2", False)]
     assert client.get_model_version(settings.model_name, "1").tags["decision"] == "promoted_manually"
 
 
-def test_reconcile_records_a_version_logged_before_its_row_travelled_with_the_run(settings, stored):
+def test_reconcile_records_a_version_logged_before_its_row_travelled_with_the_run(where):
+    settings, stored = where.settings, where.engine
     client = registry.connect(settings)
     experiment = registry.ensure_experiment(client, settings)
     run = client.create_run(experiment)
