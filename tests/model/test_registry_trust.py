@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -244,6 +245,39 @@ def test_scoring_finds_the_champion_when_mlflow_comes_back_while_it_retries(runn
     finally:
         restart.join()
     assert str(version.version) == "1" and time.monotonic() - started < 60
+
+
+class _Unwell(BaseHTTPRequestHandler):
+    """An HTTP endpoint in front of which MLflow would sit: answers every request with `status` after `delay` s."""
+
+    status, delay = 503, 0.0
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+        time.sleep(self.delay)
+        self.send_response(self.status)
+        self.end_headers()
+        self.wfile.write(b"<html>unwell</html>")
+
+    def log_message(self, *_args) -> None:
+        """Quiet."""
+
+
+@pytest.mark.parametrize(("status", "delay", "why"), [(503, 0.0, "server error 503"), (500, 0.0, "server error 500"),
+                                                      (502, 0.0, "server error 502"), (200, 3.0, "timed out")])
+def test_server_errors_and_timeouts_are_outages_not_no_champion(status, delay, why, monkeypatch, tmp_path):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+    handler = type("Handler", (_Unwell,), {"status": status, "delay": delay})
+    endpoint = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    uri = f"http://127.0.0.1:{endpoint.server_port}"
+    settings = Settings(home=tmp_path, MLFLOW_TRACKING_URI=uri)
+    try:
+        with pytest.raises(RegistryUnavailableError, match=f"^MLflow at {uri} did not answer: {why}$"):
+            registry.champion_version(registry.connect(settings), settings.model_name, settings)
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
 
 
 # ------------------------------------------------------------------ 2. killed at any step, rerun: one version
