@@ -262,10 +262,10 @@ def register_candidate(settings: Settings, candidate: Candidate, decision: Decis
     client = connect(settings)
     with answered(settings):
         run_id, model_uri = _logged_run(client, settings, candidate, decision, training_id)
-        version = _registered_version(client, settings.model_name, model_uri, decision, training_id)
-        _describe_version(client, settings.model_name, version, decision)
+        version = _registered_version(client, settings.model_name, model_uri, training_id)
         if decision.promote:
             client.set_registered_model_alias(settings.model_name, CHAMPION_ALIAS, version)
+        _describe_version(client, settings.model_name, version, decision)  # after the alias: tags claim no more
     return RegisteredVersion(version, run_id, decision.promote)
 
 
@@ -286,20 +286,18 @@ def _logged_run(client: MlflowClient, settings: Settings, candidate: Candidate, 
     return run.info.run_id, model_uri
 
 
-def _registered_version(client: MlflowClient, model_name: str, model_uri: str, decision: Decision,
-                        training_id: str) -> str:
+def _registered_version(client: MlflowClient, model_name: str, model_uri: str, training_id: str) -> str:
     """The version registered by this training, registered now (tagged with the training id) if there is none."""
     found = client.search_model_versions(f"name = '{model_name}' and tags.`{TRAINING_ID_TAG}` = '{training_id}'")
     if found:
         return str(min(int(v.version) for v in found))
     with _quiet_mlflow():
-        registered = mlflow.register_model(model_uri, model_name,
-                                           tags={**decision_tags(decision), TRAINING_ID_TAG: training_id})
+        registered = mlflow.register_model(model_uri, model_name, tags={TRAINING_ID_TAG: training_id})
     return str(registered.version)
 
 
 def _describe_version(client: MlflowClient, model_name: str, version: str, decision: Decision) -> None:
-    """The decision's reason as the description and its tags (set again: a rerun may have decided anew)."""
+    """The decision's reason as the description and its tags (set on every attempt: a rerun may decide anew)."""
     client.update_model_version(model_name, version, description=decision.reason)
     for key, value in decision_tags(decision).items():
         client.set_model_version_tag(model_name, version, key, value)

@@ -346,6 +346,7 @@ def test_a_process_killed_after_registering_is_reconciled_by_the_next_training(w
     assert result.returncode == -9, result.stderr
     client = registry.connect(settings)
     assert _registered(client, settings.model_name) == ["1"] and _versions(stored) == []
+    assert "decision" not in client.get_model_version(settings.model_name, "1").tags  # claims nothing yet
     assert registry.reconcile_versions(stored, settings) == ["1"]
     assert _versions(stored) == [("1", False)]  # registered, never made champion: the alias move never ran
     row = store.read_frame(stored, "SELECT * FROM model_versions").iloc[0]
