@@ -41,12 +41,15 @@ class LeadScorer(mlflow.pyfunc.PythonModel):
 
 
 def leads_as_received(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every cell as the text a lead file holds; the file's missing-value tokens ("", "nan", "NULL"...) are None."""
-    text = frame.rename(columns=lambda name: str(name).strip()).reset_index(drop=True)
-    text = text.drop(columns=[c for c in text.columns if c == "" or c.startswith("Unnamed: 0")])
-    text = text.astype(object).where(text.notna(), None)
-    text = text.map(lambda cell: None if cell is None else str(cell))
-    return text.where(~text.isin(NA_TOKENS), None)
+    """Every cell as the text a lead file holds; the file's missing-value tokens ("", "nan", "NULL"...) are missing."""
+    named = frame.rename(columns=lambda name: str(name).strip()).reset_index(drop=True)
+    kept = [c for c in named.columns if c != "" and not c.startswith("Unnamed: 0")]  # a file's unnamed index column
+    return pd.DataFrame({name: _as_text(named[name]) for name in kept})
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    text = column.astype("str")  # numbers sent as JSON numbers become their text; missing stays missing
+    return text.where(~text.isin(NA_TOKENS))
 
 
 def score_raw_leads(model: LeadModel, raw: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:

@@ -21,9 +21,11 @@ from sqlalchemy import Engine
 
 from core import registry, store
 from core.config import Settings
-from core.schema import LABEL, RAW_COLUMNS, validate_leads
+from core.model import train_candidate
+from core.schema import COUNT_COLUMNS, LABEL, RAW_COLUMNS, validate_leads
 from core.scoring import score_leads
-from core.training import run_training
+from core.serving import score_raw_leads
+from core.training import load_labelled_leads, run_training
 from tests.model.registry_support import (
     DEV_FILE,
     MLFLOW,
@@ -170,3 +172,20 @@ def test_the_raw_example_is_stored_leads_written_back_as_their_file_holds_them(s
     engine.dispose()
     # read back as ingest reads a file, the text gives the same leads (the id hashes the typed content)
     assert parsed.rejected.empty and set(parsed.good["lead_id"]) <= stored_ids and len(parsed.good) == 5
+
+
+def test_raw_leads_score_alike_as_text_or_json_numbers_and_a_refused_row_keeps_its_place(leads_database):
+    engine = store.make_engine(f"sqlite:///{leads_database}")
+    model = train_candidate(load_labelled_leads(engine)).model
+    engine.dispose()
+    raw = _raw_leads(300)
+    raw.loc[150, "first_platform_c"] = "  "  # ingest refuses a lead without its platform
+    numbers = raw.replace({"": None}).astype(object)
+    for column in COUNT_COLUMNS:
+        numbers[column] = pd.to_numeric(numbers[column])  # what a client sending JSON numbers and nulls sends
+    as_text, as_numbers = score_raw_leads(model, raw), score_raw_leads(model, numbers)
+    pd.testing.assert_frame_equal(as_text, as_numbers)
+    valid = validate_leads(raw, datetime.now()).good
+    np.testing.assert_array_equal(as_text["score"].drop(index=150).to_numpy(), model.predict_proba(valid))
+    assert np.isnan(as_text.loc[150, "score"]) and as_text.loc[150, "problem"] == "first_platform_c is empty"
+    assert as_text["problem"].drop(index=150).isna().all()
