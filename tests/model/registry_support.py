@@ -87,7 +87,11 @@ class MlflowServer:
         with self.log.open("a") as log:
             self.process = subprocess.Popen(command, cwd=self.backend.parent, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
-        wait_until_answers(f"{self.uri}/health", self.process)
+        try:
+            wait_until_answers(f"{self.uri}/health", self.process)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Stop the server and its workers; the port then refuses connections."""

@@ -120,13 +120,15 @@ def server(tmp_path_factory: pytest.TempPathFactory, migrated_mlflow_store: Path
     home.mkdir()
     shutil.copy(leads_database, home / "leadscore.db")
     mlflow_server.start()
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in SHORT_MLFLOW_RETRIES.items():
-            patch.setenv(name, value)
-        registry.register_candidate(_server_settings(home, mlflow_server), candidate, PROMOTE, "server-champion")
-    mlflow_server.home = home
-    yield mlflow_server
-    mlflow_server.stop()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in SHORT_MLFLOW_RETRIES.items():
+                patch.setenv(name, value)
+            registry.register_candidate(_server_settings(home, mlflow_server), candidate, PROMOTE, "server-champion")
+        mlflow_server.home = home
+        yield mlflow_server
+    finally:
+        mlflow_server.stop()
 
 
 def _server_settings(home: Path, mlflow_server: MlflowServer, **extra) -> Settings:
