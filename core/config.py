@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     model_name: str = "lead-scoring-l2ac"
     experiment_name: str = "lead-scoring"
     score_chunk_rows: int = 200_000
+    registry_attempts: int = 4  # scoring asks MLflow this many times before giving up (an outage)
+    registry_backoff_s: float = 1.0  # pause after the first failed attempt, doubled after each (1 + 2 + 4 s)
     schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("LEADSCORE_SCHEMA"))  # LEADSCORE_SCHEMA: the lead schema file; None = the built-in CodePro schema
 
     def lead_schema(self) -> LeadSchema:

@@ -7,3 +7,7 @@ class BadInputError(ValueError):
 
 class NoChampionError(RuntimeError):
     """Scoring was asked for but no model carries the champion alias yet."""
+
+
+class RegistryUnavailableError(RuntimeError):
+    """The MLflow store did not answer (refused, timed out, server error): an outage, never "no champion"."""

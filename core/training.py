@@ -126,6 +126,7 @@ def run_training(engine: Engine, settings: Settings, config: ModelConfig | None 
     """The whole training without Prefect: check, load, train, compare, register, record."""
     schema = store.engine_schema(engine)
     check_enough_labels(engine, schema)
+    registry.reconcile_versions(engine, settings)
     candidate = train_candidate(load_labelled_leads(engine, schema), config, schema)
     decision = compare_with_champion(candidate, registry.load_champion_baseline(settings))
     return register_and_record(engine, settings, candidate, decision)

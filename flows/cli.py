@@ -8,9 +8,10 @@ import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
-from core.errors import BadInputError, NoChampionError
+from core.errors import BadInputError, NoChampionError, RegistryUnavailableError
 
 EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3  # a service (MLflow) did not answer: try again later
 
 
 def quiet_prefect_defaults() -> None:
@@ -52,14 +53,18 @@ def run_command(body: Callable[[], object], precheck: Callable[[], object] | Non
     except (BadInputError, NoChampionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except RegistryUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     return 0
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:
-    """Prefect retry condition: transient failures retry, refusals of bad input do not."""
+    """Prefect retry condition: transient failures retry; refusals of bad input, and MLflow outages (already
+    retried within the call, bounded), do not."""
     try:
         state.result()
-    except (BadInputError, NoChampionError):
+    except (BadInputError, NoChampionError, RegistryUnavailableError):
         return False
     except Exception:  # noqa: BLE001 - anything else may be transient (database, MLflow)
         return True

@@ -8,6 +8,7 @@ import sys
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from core.config import Settings, load_settings
 from core.lead_schema import LeadSchema
@@ -15,7 +16,9 @@ from core.model import Candidate, Decision, ModelConfig, train_candidate
 from core.registry import (
     ChampionBaseline,
     RegisteredVersion,
+    check_registry_answers,
     load_champion_baseline,
+    reconcile_versions,
     record_version,
     register_candidate,
 )
@@ -54,9 +57,20 @@ def decide(candidate: Candidate, baseline: ChampionBaseline | None) -> Decision:
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
-def register(settings: Settings, candidate: Candidate, decision: Decision) -> RegisteredVersion:
-    """Log the MLflow run, register the version, move the champion alias when promoted."""
-    return register_candidate(settings, candidate, decision)
+def register(settings: Settings, candidate: Candidate, decision: Decision, training_id: str) -> RegisteredVersion:
+    """Log the MLflow run, register the version, move the champion alias when promoted (once per training id)."""
+    return register_candidate(settings, candidate, decision, training_id)
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
+def reconcile(settings: Settings) -> None:
+    """Record versions an earlier training registered but never recorded; champion flags follow the alias."""
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        for version in reconcile_versions(engine, settings):
+            print(f"version {version}: registered by an earlier training that stopped early, now recorded")
+    finally:
+        engine.dispose()
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
@@ -73,9 +87,10 @@ def record(settings: Settings, registered: RegisteredVersion, candidate: Candida
 def train_flow(feature_set: str = "full") -> TrainingOutcome:
     """Train, evaluate on the held-out 20%, register, and promote only a model that clears the schema's bars."""
     settings = load_settings()
+    reconcile(settings)
     candidate = train(load_labelled(settings), ModelConfig(feature_set=feature_set), settings.lead_schema())
     decision = decide(candidate, champion_baseline(settings))
-    registered = register(settings, candidate, decision)
+    registered = register(settings, candidate, decision, flow_run.get_id())
     record(settings, registered, candidate, decision)
     outcome = TrainingOutcome(registered.version, registered.run_id, candidate.metrics, candidate.window, decision,
                               candidate.report)
@@ -85,7 +100,8 @@ def train_flow(feature_set: str = "full") -> TrainingOutcome:
 
 
 def check_labels_before_starting() -> None:
-    """Refuse in a second, before Prefect starts: a bad schema file, a database of another schema, too few labels."""
+    """Refuse in a second, before Prefect starts: a bad schema file, a database of another schema, too few
+    labels, or MLflow down."""
     settings = load_settings()
     schema = settings.lead_schema()
     engine = make_engine(settings.resolved_database_url(), schema)
@@ -93,6 +109,7 @@ def check_labels_before_starting() -> None:
         check_enough_labels(engine, schema)
     finally:
         engine.dispose()
+    check_registry_answers(settings)  # an outage is not "no champion": refuse before training
 
 
 def print_leakage_warnings(outcome: TrainingOutcome) -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,9 @@ from core.ingest import ingest_file
 from core.lead_schema import load_schema
 from core.model import ModelConfig, train_candidate
 from core.registry import load_champion, promote
+from core.schema import validate_leads
 from core.training import compare_with_champion, load_labelled_leads, run_training
 from tests.model.conftest import DEV_FILE
-from tests.paths import PROJECT_ROOT
 
 LABEL = "app_complete_flag"
 
@@ -179,18 +180,21 @@ ROUND_TRIP = """
 import sys, mlflow, numpy as np, pandas as pd
 mlflow.set_tracking_uri(sys.argv[1])
 model = mlflow.pyfunc.load_model("models:/" + sys.argv[2] + "@champion")
-np.save(sys.argv[4], np.asarray(model.predict(pd.read_parquet(sys.argv[3]))))
+raw = pd.read_csv(sys.argv[3], dtype=str, keep_default_na=False)
+np.save(sys.argv[4], model.predict(raw)["score"].to_numpy("float64"))
 """
 
 
 def test_champion_loads_in_a_fresh_process_with_the_same_scores(settings, dev_engine, tmp_path):
     run_training(dev_engine, settings)
-    leads = load_labelled_leads(dev_engine).tail(2000)
-    leads.to_parquet(tmp_path / "leads.parquet")
+    raw = pd.read_csv(DEV_FILE, dtype=str, keep_default_na=False).iloc[:, 1:].drop(columns=[LABEL]).tail(2000)
+    raw.to_csv(tmp_path / "leads.csv", index=False)
+    plain = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the model brings its own code
     subprocess.run([sys.executable, "-c", ROUND_TRIP, settings.resolved_tracking_uri(), settings.model_name,
-                    str(tmp_path / "leads.parquet"), str(tmp_path / "scores.npy")],
-                   cwd=PROJECT_ROOT, check=True, timeout=120, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+                    str(tmp_path / "leads.csv"), str(tmp_path / "scores.npy")],
+                   cwd=tmp_path, check=True, timeout=120, env=plain)
     fresh = np.load(tmp_path / "scores.npy")
+    leads = validate_leads(raw.reset_index(drop=True), datetime.now(), load_schema()).good
     np.testing.assert_array_equal(fresh, load_champion(settings).model.predict_proba(leads))
     assert fresh.std() > 0.05
 
