@@ -9,13 +9,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from core import store
-from core.schema import validate_file
+from core.ingest import ingest_file
 from tests.paths import SHARED_DATA
 
 DEV_FILE = SHARED_DATA / "leads_labelled_dev.csv"
@@ -23,13 +21,8 @@ MLFLOW = Path(sys.executable).parent / "mlflow"
 
 
 def store_dev_leads(engine: Engine) -> int:
-    """The real labelled dev sample validated and stored in `leads` as ingest stores it (one row per lead_id).
-
-    Written here rather than through core.ingest, which is being moved onto the lead schema on another branch."""
-    good = validate_file(DEV_FILE, datetime.now()).good.drop_duplicates("lead_id").assign(batch_id=1)
-    with engine.begin() as conn:
-        store.bulk_insert(conn, "leads", good)
-    return len(good)
+    """The real labelled dev sample stored through the product's ingest; returns the leads loaded."""
+    return ingest_file(engine, DEV_FILE).loaded
 
 
 def free_port() -> int:
