@@ -23,7 +23,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -268,7 +268,7 @@ def _set_aside_unreadable_rows(table: pa.Table, has_nul: bool) -> tuple[pa.Table
 def _rows_where(mask: pa.ChunkedArray) -> np.ndarray:
     if not pc.any(mask).as_py():
         return np.array([], dtype=np.int64)
-    return np.flatnonzero(mask.to_numpy(zero_copy_only=False) == True)  # noqa: E712 - nulls are not matches
+    return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))  # a missing cell never matches
 
 
 def _invalid_utf8(column: pa.ChunkedArray, name: str) -> list[tuple[int, str]]:
@@ -456,7 +456,8 @@ def _parse_datetime(text: _Text, column: RawColumn, now: datetime, reasons: _Rea
     if column.required:
         reasons.add(text.empty, f"{column.name} is missing")
     reasons.add(np.isnat(parsed) & ~text.empty, f"{column.name} is not a date: '", text, "'")
-    reasons.add(parsed > np.datetime64(now, "us"), f"{column.name} is in the future: ", text)
+    latest = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now  # stored times are UTC
+    reasons.add(parsed > np.datetime64(latest, "us"), f"{column.name} is in the future: ", text)
     return parsed
 
 
