@@ -381,7 +381,9 @@ def _executemany(cursor, table_name: str, columns: dict[str, np.ndarray], rows: 
 def _sqlite_values(values: pd.Series) -> np.ndarray:
     """One column as a numpy array of what sqlite3 binds: float (NaN is NULL), int, text or None;
     timestamps as SQLAlchemy's SQLite text form."""
-    if pd.api.types.is_datetime64_any_dtype(values) and getattr(values.dtype, "tz", None) is None:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        if getattr(values.dtype, "tz", None) is not None:
+            values = values.dt.tz_localize(None)  # SQLite keeps no offset: the wall time, as before
         text = pc.cast(pa.array(values.to_numpy(dtype="datetime64[us]")), pa.string())  # "... HH:MM:SS.ffffff"
         return text.to_numpy(zero_copy_only=False)
     if pd.api.types.is_float_dtype(values.dtype) or (pd.api.types.is_integer_dtype(values.dtype) and values.hasnans):
