@@ -1,4 +1,12 @@
-"""Ingest one raw CSV: validate, then write good rows, rejected rows and the batch in one transaction."""
+"""Ingest one lead file: validate it by the lead schema, then write good rows, rejected rows and the batch
+in one transaction.
+
+Every row is accounted for: in = loaded + duplicate + rejected. A duplicate is a row whose lead is already
+stored, or appears earlier in the same file with identical content. The same lead id with other content
+in one file is rejected by validation (core.schema: the first row wins, the later content is kept in
+rejected_leads with its reason). A stored lead is never rewritten by a later file; only its label is
+recorded when an outcome arrives, and an unlabelled file never erases one.
+"""
 
 from __future__ import annotations
 
