@@ -208,10 +208,14 @@ def _arrow_read(path: Path, header: list[str], schema: LeadSchema, block_size: i
     )
 
 
-def _read_table_streaming(path: Path, header: list[str], schema: LeadSchema) -> tuple[pa.Table, list[Quarantined]]:
+def _read_table_streaming(path: Path, header: list[str], schema: LeadSchema,
+                          chunk_rows: int = 50_000) -> tuple[pa.Table, list[Quarantined]]:
+    """Python's csv reader, line by line (undecodable bytes kept); cells turn into Arrow chunk by chunk,
+    so only a chunk's Python objects are alive at a time."""
     names = [name.strip() for name in header]
     first = 1 if names and (names[0] == "" or header[0].startswith("Unnamed: 0")) else 0
     nulls = set(schema.na_values)
+    chunks: list[pa.RecordBatch] = []
     cells: list[list[bytes | None]] = [[] for _ in names]
     quarantined: list[Quarantined] = []
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
@@ -227,8 +231,15 @@ def _read_table_streaming(path: Path, header: list[str], schema: LeadSchema) -> 
                 continue
             for column, field in zip(cells, fields, strict=True):
                 column.append(None if field in nulls else field.encode("utf-8", errors="surrogateescape"))
-    table = pa.table({name: pa.array(cells[i], type=pa.binary()) for i, name in enumerate(names) if i >= first})
-    return table, quarantined
+            if len(cells[0]) == chunk_rows:
+                chunks.append(_binary_batch(names[first:], cells[first:]))
+                cells = [[] for _ in names]
+    chunks.append(_binary_batch(names[first:], cells[first:]))
+    return pa.Table.from_batches(chunks), quarantined
+
+
+def _binary_batch(names: list[str], cells: list[list[bytes | None]]) -> pa.RecordBatch:
+    return pa.record_batch([pa.array(column, type=pa.binary()) for column in cells], names=names)
 
 
 def _line_text(fields: list[str]) -> str:
