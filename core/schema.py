@@ -24,6 +24,7 @@ import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +55,21 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class ValidatedFile:
-    """A file split into typed good rows (lead_id, row_number, db-named columns, the label) and rejected rows."""
+    """A file split into typed good rows (lead_id, row_number, db-named columns, the label) and rejected rows.
 
-    good: pd.DataFrame
+    `rows` holds every readable row typed (a rejected row's values mean nothing) and `good_rows` the
+    positions of the good ones: a writer takes those positions, sparing a copy of the data."""
+
+    rows: pd.DataFrame
+    good_rows: np.ndarray
     rejected: pd.DataFrame  # row_number, raw_row, reason
     has_label: bool
     rows_in: int
+
+    @cached_property
+    def good(self) -> pd.DataFrame:
+        """The good rows alone."""
+        return self.rows if len(self.good_rows) == len(self.rows) else self.rows.iloc[self.good_rows]
 
 
 def file_sha256(path: Path) -> str:
@@ -345,11 +355,11 @@ def validate_leads(raw: pd.DataFrame, now: datetime, schema: LeadSchema,
     conflicts = _conflicting_repeats(typed, identities, reasons.none(), lead_ids, _id_name(raw, schema))
     if conflicts:
         reasons.add_rows(np.array(list(conflicts)), list(conflicts.values()))
-    good_rows = np.flatnonzero(reasons.none())
-    good = _good_frame(typed, good_rows, raw.index)
-    good.insert(0, LEAD_ID, _take_text(lead_ids, good_rows, good.index))
+    rows = pd.DataFrame(typed, index=raw.index, copy=False)  # one block per column, no copy
+    rows.insert(0, LEAD_ID, _as_series(lead_ids, raw.index))
     rejected = _rejected_rows(raw, reasons, bad_lines)
-    return ValidatedFile(good=good, rejected=rejected, has_label=has_label, rows_in=len(raw) + len(bad_lines))
+    return ValidatedFile(rows=rows, good_rows=np.flatnonzero(reasons.none()), rejected=rejected, has_label=has_label,
+                         rows_in=len(raw) + len(bad_lines))
 
 
 class _Reasons:
@@ -439,18 +449,8 @@ def _typed_columns(raw: pd.DataFrame, now: datetime, schema: LeadSchema, has_lab
     return {name: typed[name] for name in order}
 
 
-def _good_frame(typed: dict[str, object], good_rows: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    """The good rows, one block per column. Emptying `typed` as it goes keeps one copy of the data alive."""
-    every_row = len(good_rows) == len(index)
-    columns = {}
-    for name in list(typed):
-        values = typed.pop(name)
-        columns[name] = values if every_row else values[good_rows]
-    return pd.DataFrame(columns, index=index if every_row else index[good_rows], copy=False)
-
-
-def _take_text(text: pa.Array | pa.ChunkedArray, rows: np.ndarray, index: pd.Index) -> pd.Series:
-    series = (text if len(rows) == len(text) else text.take(pa.array(rows))).to_pandas()
+def _as_series(text: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    series = text.to_pandas()
     series.index = index
     return series
 
