@@ -9,9 +9,11 @@ Postgres 13.5 s, SQLite 28.2 s (1.5 GB).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from benchmarks.harness import fresh_postgres_database, peak_rss_mb, timed, verdict
@@ -34,9 +36,13 @@ def measure_ingest(url: str, path: Path, label: str) -> None:
     from core.store import make_engine
 
     engine = make_engine(url)
+    cpu = time.process_time()
     summary, seconds = timed(lambda: ingest_file(engine, path))
+    cpu = time.process_time() - cpu
     print(summary.line())
-    print(verdict(f"ingest into {label}", seconds, BUDGET_S, summary.rows_in, peak_rss_mb(), BUDGET_MB), flush=True)
+    print(verdict(f"ingest into {label}", seconds, BUDGET_S, summary.rows_in, peak_rss_mb(), BUDGET_MB)
+          + f" | this process's CPU {cpu:.1f} s, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+          flush=True)
 
 
 def main(rows: int, csv: Path | None) -> None:

@@ -1,4 +1,12 @@
-"""Ingest one raw CSV: validate, then write good rows, rejected rows and the batch in one transaction."""
+"""Ingest one lead file: validate it by the lead schema, then write good rows, rejected rows and the batch
+in one transaction.
+
+Every row is accounted for: in = loaded + duplicate + rejected. A duplicate is a row whose lead is already
+stored, or appears earlier in the same file with identical content. The same lead id with other content
+in one file is rejected by validation (core.schema: the first row wins, the later content is kept in
+rejected_leads with its reason). A stored lead is never rewritten by a later file; only its label is
+recorded when an outcome arrives, and an unlabelled file never erases one.
+"""
 
 from __future__ import annotations
 
@@ -81,21 +89,22 @@ def _write_batch(conn: Connection, file_name: str, sha: str, validated: Validate
                  schema: LeadSchema) -> IngestSummary:
     _serialise_ingests(conn)
     batch_id = _open_batch(conn, file_name, sha, validated.rows_in, now)
-    good, label, tables = validated.good, schema.label.db_name, store.schema_tables(schema)
-    is_new = ~good[LEAD_ID].duplicated(keep="first").to_numpy()
+    rows, label, tables = validated.rows, schema.label.db_name, store.schema_tables(schema)
+    good_rows = validated.good_rows
+    new_rows = good_rows[~rows[LEAD_ID].iloc[good_rows].duplicated(keep="first").to_numpy()]  # first sightings
     labels = 0
     if _has_rows(conn, "leads"):  # else every first-seen lead is new: no staging round trip
         with store.staging_table(conn, tables.lead_labels_stage, "stage_ids") as stage:
-            store.bulk_insert(conn, stage, good.loc[is_new, [LEAD_ID, label]])
+            store.bulk_insert(conn, stage, rows[[LEAD_ID, label]], new_rows)
             known = _known_lead_ids(conn, stage)
-            is_new &= ~good[LEAD_ID].isin(known).to_numpy()
+            new_rows = new_rows[~rows[LEAD_ID].iloc[new_rows].isin(known).to_numpy()]
             labels = _record_labels(conn, stage, batch_id, now, label) if validated.has_label and known else 0
-    rows, order = _lead_rows(good, is_new, batch_id, now, label)
+    order = _lead_rows(rows, new_rows, batch_id, now, label)
     with store.indexes_built_after_load(conn, tables.leads, len(order)):
         store.bulk_insert(conn, "leads", rows, order)
     store.bulk_insert(conn, "rejected_leads", _rejected_rows(validated.rejected, batch_id))
-    summary = IngestSummary(file_name, batch_id, validated.rows_in, int(is_new.sum()),
-                            len(good) - int(is_new.sum()), len(validated.rejected), labels)
+    summary = IngestSummary(file_name, batch_id, validated.rows_in, len(new_rows), len(good_rows) - len(new_rows),
+                            len(validated.rejected), labels)
     _close_batch(conn, summary)
     return summary
 
@@ -123,20 +132,18 @@ def _known_lead_ids(conn: Connection, stage: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _lead_rows(good: pd.DataFrame, is_new: np.ndarray, batch_id: int, now: datetime,
-               label: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The good rows with the batch columns added in place, and the new ones' positions in lead_id order:
-    the primary key index then grows at its end, not at random (rows are taken slice by slice, never
-    copied whole)."""
-    picked = np.flatnonzero(is_new)
-    ids = good[LEAD_ID].array
+def _lead_rows(rows: pd.DataFrame, new_rows: np.ndarray, batch_id: int, now: datetime, label: str) -> np.ndarray:
+    """Adds the batch columns to the rows in place, and returns the new ones' positions in lead_id order:
+    the primary key index then grows at its end, not at random (the writer takes them slice by slice,
+    never copying the whole)."""
+    ids = rows[LEAD_ID].array
     ids = ids.__arrow_array__() if hasattr(ids, "__arrow_array__") else pa.array(ids, type=pa.string())
-    order = picked[pc.sort_indices(pc.take(ids, pa.array(picked))).to_numpy()]
-    labelled = good[label].notna()
-    good.insert(1, "batch_id", batch_id)
-    good["label_batch_id"] = pd.Series(batch_id, index=good.index, dtype="Int64").where(labelled)
-    good["label_recorded_at"] = pd.Series(pd.Timestamp(now), index=good.index).where(labelled)
-    return good, order
+    order = new_rows[pc.sort_indices(pc.take(ids, pa.array(new_rows))).to_numpy()]
+    labelled = rows[label].notna()
+    rows.insert(1, "batch_id", batch_id)
+    rows["label_batch_id"] = pd.Series(batch_id, index=rows.index, dtype="Int64").where(labelled)
+    rows["label_recorded_at"] = pd.Series(pd.Timestamp(now), index=rows.index).where(labelled)
+    return order
 
 
 def _record_labels(conn: Connection, stage: str, batch_id: int, now: datetime, label: str) -> int:

@@ -23,7 +23,8 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +55,21 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class ValidatedFile:
-    """A file split into typed good rows (lead_id, row_number, db-named columns, the label) and rejected rows."""
+    """A file split into typed good rows (lead_id, row_number, db-named columns, the label) and rejected rows.
 
-    good: pd.DataFrame
+    `rows` holds every readable row typed (a rejected row's values mean nothing) and `good_rows` the
+    positions of the good ones: a writer takes those positions, sparing a copy of the data."""
+
+    rows: pd.DataFrame
+    good_rows: np.ndarray
     rejected: pd.DataFrame  # row_number, raw_row, reason
     has_label: bool
     rows_in: int
+
+    @cached_property
+    def good(self) -> pd.DataFrame:
+        """The good rows alone."""
+        return self.rows if len(self.good_rows) == len(self.rows) else self.rows.iloc[self.good_rows]
 
 
 def file_sha256(path: Path) -> str:
@@ -208,10 +218,14 @@ def _arrow_read(path: Path, header: list[str], schema: LeadSchema, block_size: i
     )
 
 
-def _read_table_streaming(path: Path, header: list[str], schema: LeadSchema) -> tuple[pa.Table, list[Quarantined]]:
+def _read_table_streaming(path: Path, header: list[str], schema: LeadSchema,
+                          chunk_rows: int = 50_000) -> tuple[pa.Table, list[Quarantined]]:
+    """Python's csv reader, line by line (undecodable bytes kept); cells turn into Arrow chunk by chunk,
+    so only a chunk's Python objects are alive at a time."""
     names = [name.strip() for name in header]
     first = 1 if names and (names[0] == "" or header[0].startswith("Unnamed: 0")) else 0
     nulls = set(schema.na_values)
+    chunks: list[pa.RecordBatch] = []
     cells: list[list[bytes | None]] = [[] for _ in names]
     quarantined: list[Quarantined] = []
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
@@ -227,8 +241,15 @@ def _read_table_streaming(path: Path, header: list[str], schema: LeadSchema) -> 
                 continue
             for column, field in zip(cells, fields, strict=True):
                 column.append(None if field in nulls else field.encode("utf-8", errors="surrogateescape"))
-    table = pa.table({name: pa.array(cells[i], type=pa.binary()) for i, name in enumerate(names) if i >= first})
-    return table, quarantined
+            if len(cells[0]) == chunk_rows:
+                chunks.append(_binary_batch(names[first:], cells[first:]))
+                cells = [[] for _ in names]
+    chunks.append(_binary_batch(names[first:], cells[first:]))
+    return pa.Table.from_batches(chunks), quarantined
+
+
+def _binary_batch(names: list[str], cells: list[list[bytes | None]]) -> pa.RecordBatch:
+    return pa.record_batch([pa.array(column, type=pa.binary()) for column in cells], names=names)
 
 
 def _line_text(fields: list[str]) -> str:
@@ -268,7 +289,7 @@ def _set_aside_unreadable_rows(table: pa.Table, has_nul: bool) -> tuple[pa.Table
 def _rows_where(mask: pa.ChunkedArray) -> np.ndarray:
     if not pc.any(mask).as_py():
         return np.array([], dtype=np.int64)
-    return np.flatnonzero(mask.to_numpy(zero_copy_only=False) == True)  # noqa: E712 - nulls are not matches
+    return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))  # a missing cell never matches
 
 
 def _invalid_utf8(column: pa.ChunkedArray, name: str) -> list[tuple[int, str]]:
@@ -334,11 +355,11 @@ def validate_leads(raw: pd.DataFrame, now: datetime, schema: LeadSchema,
     conflicts = _conflicting_repeats(typed, identities, reasons.none(), lead_ids, _id_name(raw, schema))
     if conflicts:
         reasons.add_rows(np.array(list(conflicts)), list(conflicts.values()))
-    good_rows = np.flatnonzero(reasons.none())
-    good = _good_frame(typed, good_rows, raw.index)
-    good.insert(0, LEAD_ID, _take_text(lead_ids, good_rows, good.index))
+    rows = pd.DataFrame(typed, index=raw.index, copy=False)  # one block per column, no copy
+    rows.insert(0, LEAD_ID, _as_series(lead_ids, raw.index))
     rejected = _rejected_rows(raw, reasons, bad_lines)
-    return ValidatedFile(good=good, rejected=rejected, has_label=has_label, rows_in=len(raw) + len(bad_lines))
+    return ValidatedFile(rows=rows, good_rows=np.flatnonzero(reasons.none()), rejected=rejected, has_label=has_label,
+                         rows_in=len(raw) + len(bad_lines))
 
 
 class _Reasons:
@@ -428,18 +449,8 @@ def _typed_columns(raw: pd.DataFrame, now: datetime, schema: LeadSchema, has_lab
     return {name: typed[name] for name in order}
 
 
-def _good_frame(typed: dict[str, object], good_rows: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    """The good rows, one block per column. Emptying `typed` as it goes keeps one copy of the data alive."""
-    every_row = len(good_rows) == len(index)
-    columns = {}
-    for name in list(typed):
-        values = typed.pop(name)
-        columns[name] = values if every_row else values[good_rows]
-    return pd.DataFrame(columns, index=index if every_row else index[good_rows], copy=False)
-
-
-def _take_text(text: pa.Array | pa.ChunkedArray, rows: np.ndarray, index: pd.Index) -> pd.Series:
-    series = (text if len(rows) == len(text) else text.take(pa.array(rows))).to_pandas()
+def _as_series(text: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    series = text.to_pandas()
     series.index = index
     return series
 
@@ -456,7 +467,8 @@ def _parse_datetime(text: _Text, column: RawColumn, now: datetime, reasons: _Rea
     if column.required:
         reasons.add(text.empty, f"{column.name} is missing")
     reasons.add(np.isnat(parsed) & ~text.empty, f"{column.name} is not a date: '", text, "'")
-    reasons.add(parsed > np.datetime64(now, "us"), f"{column.name} is in the future: ", text)
+    latest = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now  # stored times are UTC
+    reasons.add(parsed > np.datetime64(latest, "us"), f"{column.name} is in the future: ", text)
     return parsed
 
 

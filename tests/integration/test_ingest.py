@@ -118,3 +118,19 @@ def test_created_dates_round_trip(engine):
     dates = store.read_frame(engine, "SELECT created_date FROM leads", parse_dates=["created_date"])["created_date"]
     assert dates.min() == pd.Timestamp("2021-07-01 07:32:25")
     assert dates.max() < pd.Timestamp(datetime(2022, 3, 1))
+
+
+def test_indexes_are_in_place_after_a_first_load_and_a_later_one(engine, tmp_path):
+    from sqlalchemy import inspect
+
+    def index_names() -> set[str]:
+        return {index["name"] for index in inspect(engine).get_indexes("leads")}
+
+    expected = {index.name for index in LEADS.indexes}
+    assert expected == {"ix_leads_batch_id", "ix_leads_created_date"}
+    ingest_file(engine, SHARED_DATA / "leadscoring_test.csv")  # into an empty table: built after the load
+    assert index_names() >= expected
+    ingest_file(engine, write_sample(tmp_path / "later.csv", real_sample(3).assign(created_date="2021-08-01 10:00:00")))
+    assert index_names() >= expected
+    plan = store.read_frame(engine, "SELECT count(*) AS n FROM leads WHERE created_date >= '2021-08-01'")
+    assert plan["n"][0] >= 3
