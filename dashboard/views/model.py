@@ -245,7 +245,8 @@ def live_report(engine: Engine, version: str) -> None:
         return
     snapshot = queries.live_snapshot(engine, version)
     if not snapshot:
-        st.info(f"Version {version} has no stored classification report: it has no live figures yet.")
+        st.info(f"Version {version} has no stored classification report (one is stored with each evaluation "
+                "that gives a version live figures).")
         return
     try:
         from core.drift import render_report_html  # imports Evidently (~4 s): only when asked
