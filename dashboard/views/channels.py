@@ -85,8 +85,8 @@ def junk_chart(summary: pd.DataFrame, dimension: str) -> go.Figure:
     return style.tidy(figure, height=420)
 
 
-STORED_BANDS_TITLE = "Current score vs every known outcome (includes leads the model may have trained on)"
-LIVE_BANDS_TITLE = "Does the score work? Live outcomes by the score given before they arrived"
+STORED_BANDS_TITLE = "Current score vs every known outcome (incl. training leads)"
+LIVE_BANDS_TITLE = "Live outcomes by the score given before they arrived"
 
 
 def band_chart(bands: pd.DataFrame, title: str = STORED_BANDS_TITLE) -> go.Figure:

@@ -221,6 +221,8 @@ def weekly_charts(weekly: pd.DataFrame, version: str) -> None:
         return
     left, right = st.columns(2)
     left.plotly_chart(live_figures.weekly_auc_chart(weekly), key="live_weekly_chart")
+    left.caption("A week without a point has too few outcomes of one class for figures yet (column `needed` in "
+                 "the numbers by week).")
     completion = live_figures.grade_completion(weekly, version)
     if completion.empty:
         right.caption(f"Version {version}: no week has enough outcomes of both classes for completion per grade.")
@@ -272,7 +274,10 @@ def live_section(engine: Engine, present: set[str], versions: pd.DataFrame, row:
     live = queries.live_overall(engine)
     exclusions(live)
     needed_notes(live)
-    st.dataframe(live_figures.holdout_vs_live(versions, live), hide_index=True, key="holdout_vs_live")
+    side_by_side = live_figures.holdout_vs_live(versions, live)
+    three_places = {name: st.column_config.NumberColumn(format="%.3f") for name in side_by_side.columns
+                    if name.startswith(("holdout ", "live ")) and name not in ("live outcomes", "live status")}
+    st.dataframe(side_by_side, hide_index=True, key="holdout_vs_live", column_config=three_places)
     version = str(row["version"])
     chosen = live.set_index("model_version").loc[version] if version in set(live["model_version"]) else None
     st.markdown(f"**Version {version} on live outcomes**")

@@ -276,7 +276,7 @@ def test_live_score_bands_count_outcomes_that_arrived_after_the_score(seeded: Se
     assert list(shown["conversion"]) == pytest.approx(list(expected["conversion"]))
     labelled = len(seeded.leads[seeded.leads[seeded.outcome].notna()]) + len(live.leads)
     assert expected["n"].sum() == labelled - NEVER_SCORED - SCORED_AFTER  # the excluded are not counted
-    assert "Does the score work" in charts(at)["live_band_chart"]["layout"]["title"]["text"]
+    assert "score given before they arrived" in charts(at)["live_band_chart"]["layout"]["title"]["text"]
     assert "band_chart" in charts(at)  # the stored-label view stays, labelled as such
 
 
@@ -306,7 +306,7 @@ def test_no_live_outcomes_is_said_and_the_stored_view_is_labelled(seeded: Seeded
     assert empty_states.NO_LIVE_BANDS in infos(at)
     figures = charts(at)
     assert "live_band_chart" not in figures
-    assert "includes leads the model may have trained on" in figures["band_chart"]["layout"]["title"]["text"]
+    assert "every known outcome (incl. training leads)" in figures["band_chart"]["layout"]["title"]["text"]
 
 
 # ---- another company's schema -----------------------------------------------------------------------------------
