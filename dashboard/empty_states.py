@@ -14,6 +14,11 @@ NO_SCORES = ("No scores yet: run `make demo`, or ingest leads (`python -m flows.
 NO_MODEL = "No model trained yet: run `make demo`, or `python -m flows.train` once labelled leads are ingested."
 NO_DRIFT = ("No drift reports yet: every scoring run writes one. Run `make demo`, or `python -m flows.score` "
             "once a champion model exists.")
+NO_OUTCOMES = ("No outcomes have come back yet: ingest an outcome feed (id + label columns) with "
+               "`python -m flows.ingest FILE.csv`; `python -m flows.evaluate` then judges each model version on them.")
+NO_LIVE_BANDS = ("No live outcomes yet: no lead's outcome arrived after it was scored. The chart above uses every "
+                 "known outcome with the current score, including leads the model may have been trained on.")
+NO_DECISIONS = "No retraining decisions yet: the nightly flow records one, with its reason, every night it runs."
 NO_PIPELINE = ("Nothing has run yet: run `make demo`, or ingest a file with `python -m flows.ingest FILE.csv` "
                "and score with `python -m flows.score`.")
 

@@ -449,3 +449,81 @@ def scoring_runs(conn: Connection | Engine) -> pd.DataFrame:
     sql = ("SELECT run_id, model_name, model_version, started_at, finished_at, status, leads_scored, "
            "duration_s, error FROM scoring_runs ORDER BY run_id DESC")
     return _frame(conn, text(sql), dates=("started_at", "finished_at"))
+
+
+# ---- live performance: outcomes that came back (data team, sales manager) -------------------
+
+LIVE_TABLES = ("lead_outcomes", "live_performance", "retrain_decisions")
+LIVE_OVERALL = "all"  # core.live.OVERALL: the period of a version's overall row
+DECISIONS_MAX = 200
+_LIVE_FIGURES = ("p.model_version, p.computed_at, p.period, p.period_start, p.period_end, p.n_labelled, p.n_positive, "
+                 "p.needed, p.auc, p.pr_auc, p.precision, p.recall, p.threshold, p.completion_by_grade")
+_LATEST_OVERALL = ("SELECT id, model_version, computed_at, ROW_NUMBER() OVER (PARTITION BY model_version "
+                   "ORDER BY computed_at DESC, id DESC) AS pick FROM live_performance WHERE period = :overall")
+
+
+def live_overall(conn: Connection | Engine) -> pd.DataFrame:
+    """Each version's latest overall live figures (one row per version, newest version first), with the
+    calibration and exclusion counts of that evaluation."""
+    sql = (f"SELECT {_LIVE_FIGURES}, p.calibration, p.excluded_never_scored, p.excluded_scored_after_outcome "
+           f"FROM live_performance p JOIN ({_LATEST_OVERALL}) t ON t.id = p.id AND t.pick = 1 "
+           "ORDER BY p.computed_at DESC, p.model_version DESC")
+    return _frame(conn, text(sql), {"overall": LIVE_OVERALL}, dates=("computed_at",))
+
+
+def live_weekly(conn: Connection | Engine) -> pd.DataFrame:
+    """The weekly rows of each version's latest evaluation (the evaluation of its latest overall row), by week."""
+    sql = (f"SELECT {_LIVE_FIGURES} FROM live_performance p "
+           f"JOIN ({_LATEST_OVERALL}) t ON t.model_version = p.model_version AND t.computed_at = p.computed_at "
+           "AND t.pick = 1 WHERE p.period <> :overall ORDER BY p.model_version, p.period")
+    return _frame(conn, text(sql), {"overall": LIVE_OVERALL}, dates=("computed_at",))
+
+
+def live_snapshot(conn: Connection | Engine, model_version: str) -> str | None:
+    """The Evidently classification snapshot of a version's latest overall evaluation (HTML on demand)."""
+    sql = (f"SELECT p.snapshot_json FROM live_performance p JOIN ({_LATEST_OVERALL}) t ON t.id = p.id AND t.pick = 1 "
+           "WHERE p.model_version = :version")
+    row = _frame(conn, text(sql), {"overall": LIVE_OVERALL, "version": _text(str(model_version))})
+    return None if row.empty else row["snapshot_json"].iloc[0]
+
+
+def live_tables_with_rows(conn: Connection | Engine) -> set[str]:
+    """Which of the outcome tables (issue 11) exist and hold at least one row."""
+    if isinstance(conn, Engine):
+        with conn.connect() as connection:
+            return live_tables_with_rows(connection)
+    existing = set(inspect(conn).get_table_names()) & set(LIVE_TABLES)
+    return {name for name in existing if conn.execute(text(f'SELECT 1 FROM "{name}" LIMIT 1')).first()}
+
+
+def retrain_decisions(conn: Connection | Engine, limit: int = DECISIONS_MAX) -> pd.DataFrame:
+    """The nightly retraining decisions with their one-line reasons, newest first."""
+    sql = ("SELECT decided_at, champion_version, retrain, reason, outcome FROM retrain_decisions "
+           "ORDER BY decided_at DESC, id DESC LIMIT :limit")
+    frame = _frame(conn, text(sql), {"limit": int(limit)}, dates=("decided_at",))
+    frame["retrain"] = frame["retrain"].astype(bool)
+    return frame
+
+
+def _live_band_sql(outcome: str, band: str) -> str:
+    """Per lead with a known outcome: the latest score it got before its outcome first arrived (the first
+    outcome feed's time, else when the label was recorded), then counted per score band."""
+    label = f"l.{_quoted(outcome)}"
+    return (
+        "WITH arrived AS (SELECT lead_id, MIN(recorded_at) AS arrived_at FROM lead_outcomes GROUP BY lead_id), "
+        f"known AS (SELECT l.lead_id, {label} AS label, COALESCE(a.arrived_at, l.label_recorded_at) AS arrived_at "
+        f"FROM leads l LEFT JOIN arrived a ON a.lead_id = l.lead_id WHERE {label} IS NOT NULL), "
+        "picked AS (SELECT s.score, k.label, ROW_NUMBER() OVER (PARTITION BY s.lead_id ORDER BY s.run_id DESC) AS pick "
+        "FROM lead_scores s JOIN known k ON k.lead_id = s.lead_id "
+        "WHERE s.scored_at < k.arrived_at AND s.created_date >= :lo AND s.created_date < :hi) "
+        f"SELECT {band} AS band, COUNT(*) AS leads, AVG(s.score) AS mean_score, COUNT(*) AS with_outcome, "
+        "SUM(CASE WHEN s.label = 1 THEN 1 ELSE 0 END) AS completed FROM picked s WHERE s.pick = 1 "
+        f"GROUP BY {band} ORDER BY band")
+
+
+def live_score_band_conversion(conn: Connection | Engine, outcome: str, created_from: date,
+                               created_to: date) -> pd.DataFrame:
+    """Per score band: leads whose outcome arrived after they were scored, by the score they had then,
+    and how many of them succeeded (does the score work on outcomes it did not see?)."""
+    sql = _live_band_sql(outcome, _SCORE_BAND[_dialect(conn)])
+    return _frame(conn, _span_clause(sql), _span(created_from, created_to))

@@ -85,10 +85,14 @@ def junk_chart(summary: pd.DataFrame, dimension: str) -> go.Figure:
     return style.tidy(figure, height=420)
 
 
-def band_chart(bands: pd.DataFrame) -> go.Figure:
+STORED_BANDS_TITLE = "Current score vs every known outcome (incl. training leads)"
+LIVE_BANDS_TITLE = "Live outcomes by the score given before they arrived"
+
+
+def band_chart(bands: pd.DataFrame, title: str = STORED_BANDS_TITLE) -> go.Figure:
     """Actual conversion per score band: a working score climbs from left to right."""
     figure = px.bar(bands, x="band", y="conversion", text=bands["with_outcome"].map(lambda n: f"n={n:,}"),
-                    title="Does the score work? Actual conversion by score band",
+                    title=title,
                     labels={"band": "score band", "conversion": "actual conversion (known outcomes)"},
                     color_discrete_sequence=["#4575b4"])
     figure.update_traces(textposition="outside", textangle=0, textfont_size=10, cliponaxis=False)
@@ -134,6 +138,22 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[list(columns)].rename(columns=columns)
 
 
+def live_bands(outcome: str, start: date, end: date) -> None:
+    """Conversion per score band on outcomes that arrived after the lead was scored, by the score it had then."""
+    st.subheader("Does the score work on outcomes it had not seen?")
+    bands = db.cached(queries.live_score_band_conversion, outcome, start, end)
+    if bands.empty:
+        st.info(empty_states.NO_LIVE_BANDS, icon=":material/hourglass_empty:")
+        return
+    st.caption(f"{int(bands['with_outcome'].sum()):,} leads whose outcome arrived after they were scored, each "
+               "counted once under the latest score it had before its outcome came back.")
+    bands = channel_stats.band_labels(channel_stats.with_rates(bands))
+    left, _ = st.columns(2)
+    left.plotly_chart(band_chart(bands, LIVE_BANDS_TITLE), key="live_band_chart")
+    numbers(bands[["band", "mean_score", "with_outcome", "completed", "conversion"]].rename(columns=BAND_HEADERS),
+            "Numbers by score band (live outcomes)", "live_band_numbers")
+
+
 def main() -> None:
     """The page."""
     st.title("Channels")
@@ -166,7 +186,8 @@ def main() -> None:
     left.plotly_chart(junk_chart(summary, dimension), key="junk_chart")
     right.plotly_chart(band_chart(bands), key="band_chart")
     numbers(bands[["band", "leads", "mean_score", "with_outcome", "completed", "conversion"]]
-            .rename(columns=BAND_HEADERS), "Numbers by score band", "band_numbers")
+            .rename(columns=BAND_HEADERS), "Numbers by score band (current score, every known outcome)", "band_numbers")
+    live_bands(outcome, start, end)
     st.subheader("Over the weeks" if view.has_time else "Over the ingest weeks")
     if view.time_note:
         st.caption("Weeks are the weeks the leads were ingested: this schema has no creation time.")

@@ -1,4 +1,5 @@
-"""Model (data team): the champion, its holdout evaluation, and every version with why it was or wasn't promoted."""
+"""Model (data team): the champion, its holdout evaluation, every version with why it was or wasn't promoted,
+how each version does on the outcomes that came back (live), and the retraining decisions with their reasons."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from sqlalchemy import Engine
 
 from core.lead_schema import DEFAULT_BARS
-from dashboard import db, empty_states, queries, stored_json, style
+from dashboard import db, empty_states, live_figures, queries, stored_json, style
 from dashboard.schema_view import SchemaView
 
 CARDS = (("AUC", "auc"), ("Precision", "precision"), ("Recall", "recall"), ("F1", "f1"),
          ("Accuracy", "accuracy"), ("PR AUC", "pr_auc"), ("Brier score", "brier"))
+REPORT_HEIGHT = 900
 
 
 def version_label(row: pd.Series) -> str:
@@ -180,6 +183,121 @@ def history_table(versions: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def exclusions(live: pd.DataFrame) -> None:
+    """Outcomes left out of the live figures, as the newest evaluation counted them."""
+    newest = live.sort_values("computed_at").iloc[-1]
+    never, after = int(newest["excluded_never_scored"] or 0), int(newest["excluded_scored_after_outcome"] or 0)
+    st.caption(f"Evaluated {newest['computed_at']:%Y-%m-%d %H:%M}. Excluded from the live figures: "
+               f"**{never:,}** outcomes of leads never scored, **{after:,}** of leads scored only after their "
+               "outcome arrived.")
+
+
+def needed_notes(live: pd.DataFrame) -> None:
+    """Versions whose live outcomes are still too few of one class for figures."""
+    for row in live[live["needed"] > 0].itertuples():
+        st.info(f"Version {row.model_version}: {row.n_labelled:,} live outcomes so far; "
+                f"{live_figures.needed_text(row.needed)} before live figures are shown.",
+                icon=":material/hourglass_empty:")
+
+
+def live_cards(row: pd.Series | None, metrics: dict[str, object]) -> None:
+    """The chosen version's live figures, each against its holdout figure."""
+    if row is None:
+        st.caption("This version has no live outcomes yet (it scored no lead whose outcome came back later).")
+        return
+    cards = st.columns(len(live_figures.SIDE_BY_SIDE) + 1)
+    for card, (label, key) in zip(cards, live_figures.SIDE_BY_SIDE, strict=False):
+        value, holdout = row[key], metrics.get(key)
+        known = value is not None and not pd.isna(value)
+        delta = f"{value - holdout:+.3f} vs holdout {holdout:.3f}" if known and isinstance(holdout, int | float) else None
+        card.metric(f"Live {label}", stored_json.show(value if known else None), delta=delta)
+    cards[-1].metric("Live outcomes", f"{int(row['n_labelled']):,}")
+
+
+def weekly_charts(weekly: pd.DataFrame, version: str) -> None:
+    """Live AUC per week for every version, and the chosen version's completion per grade per week."""
+    if weekly.empty:
+        st.caption("No weekly live figures yet.")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(live_figures.weekly_auc_chart(weekly), key="live_weekly_chart")
+    left.caption("A week without a point has too few outcomes of one class for figures yet (column `needed` in "
+                 "the numbers by week).")
+    completion = live_figures.grade_completion(weekly, version)
+    if completion.empty:
+        right.caption(f"Version {version}: no week has enough outcomes of both classes for completion per grade.")
+    else:
+        right.plotly_chart(live_figures.grade_chart(completion, version), key="live_grade_chart")
+    with st.expander("Numbers by week (live)"):
+        st.dataframe(weekly.drop(columns=["computed_at"]), hide_index=True, key="live_weekly_numbers")
+
+
+def live_calibration(row: pd.Series | None, version: str) -> None:
+    """The chosen version's calibration on live outcomes."""
+    bins = live_figures.calibration(None if row is None else row["calibration"])
+    if bins.empty:
+        return
+    left, _ = st.columns(2)
+    left.plotly_chart(live_figures.calibration_chart(bins, version), key="live_calibration_chart")
+
+
+def live_report(engine: Engine, version: str) -> None:
+    """Evidently's classification report on the live outcomes, rendered from its stored snapshot when asked."""
+    if not st.toggle("Show the full Evidently classification report (live outcomes)", key="show_live_report"):
+        return
+    snapshot = queries.live_snapshot(engine, version)
+    if not snapshot:
+        st.info(f"Version {version} has no stored classification report (one is stored with each evaluation "
+                "that gives a version live figures).")
+        return
+    try:
+        from core.drift import render_report_html  # imports Evidently (~4 s): only when asked
+
+        with st.spinner("Rendering the Evidently report..."):
+            html = render_report_html(snapshot)
+    except Exception as error:  # noqa: BLE001 - any failure here means the same thing to the reader
+        st.warning(f"The classification report could not be rendered from the stored snapshot "
+                   f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}). "
+                   "The figures above are unaffected.", icon=":material/report:")
+        return
+    st.iframe(html, height=REPORT_HEIGHT)  # Evidently's rendering of a snapshot our evaluation stored
+
+
+def live_section(engine: Engine, present: set[str], versions: pd.DataFrame, row: pd.Series) -> None:
+    """Holdout vs live per version, live figures over the weeks, calibration and the classification report."""
+    st.subheader("Holdout vs live outcomes")
+    if "live_performance" not in present:
+        st.info(empty_states.NO_OUTCOMES, icon=":material/hourglass_empty:")
+        return
+    st.caption("Live: each version judged on the leads it scored before their outcome came back, with the "
+               "score it gave them then (`python -m flows.evaluate`, and after every ingest that records outcomes).")
+    live = queries.live_overall(engine)
+    exclusions(live)
+    needed_notes(live)
+    side_by_side = live_figures.holdout_vs_live(versions, live)
+    three_places = {name: st.column_config.NumberColumn(format="%.3f") for name in side_by_side.columns
+                    if name.startswith(("holdout ", "live ")) and name not in ("live outcomes", "live status")}
+    st.dataframe(side_by_side, hide_index=True, key="holdout_vs_live", column_config=three_places)
+    version = str(row["version"])
+    chosen = live.set_index("model_version").loc[version] if version in set(live["model_version"]) else None
+    st.markdown(f"**Version {version} on live outcomes**")
+    live_cards(chosen, stored_json.metrics(row["metrics_json"]))
+    weekly_charts(queries.live_weekly(engine), version)
+    live_calibration(chosen, version)
+    live_report(engine, version)
+
+
+def decisions_section(present: set[str], engine: Engine) -> None:
+    """Every nightly retraining decision, newest first, with its one-line reason and what retraining did."""
+    st.subheader("Retraining decisions")
+    if "retrain_decisions" not in present:
+        st.info(empty_states.NO_DECISIONS, icon=":material/hourglass_empty:")
+        return
+    decisions = queries.retrain_decisions(engine).rename(columns={"decided_at": "decided",
+                                                                   "champion_version": "champion"})
+    st.dataframe(decisions, hide_index=True, key="retrain_decisions")
+
+
 def main() -> None:
     """The page."""
     st.title("Model")
@@ -207,6 +325,9 @@ def main() -> None:
     st.dataframe(history, hide_index=True, key="versions_table")
     with st.expander("Stored metrics JSON of this version"):
         st.json(stored_json.loads(row["metrics_json"]) or {})
+    present = queries.live_tables_with_rows(engine)
+    live_section(engine, present, versions, row)
+    decisions_section(present, engine)
 
 
 main()

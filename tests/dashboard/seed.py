@@ -21,7 +21,16 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from core import store
+from core.evaluation import evaluate_live
 from core.lead_schema import Feature, LeadSchema, RawColumn
+from core.retraining import (
+    Evidence,
+    RetrainDecision,
+    RetrainPolicy,
+    decide_retraining,
+    gather_evidence,
+    record_decision,
+)
 
 FIRST_BATCH_LEADS = 240
 SECOND_BATCH_LEADS = 60
@@ -426,3 +435,138 @@ def _drift(now: datetime, columns: tuple[str, ...]) -> pd.DataFrame:
                           _column_scores(columns, {columns[2], columns[1], columns[3]})],
         "snapshot_json": json.dumps({"note": "seeded rows: not an Evidently snapshot"}),
     })
+
+
+# ---- outcomes that came back, live performance and retraining decisions (issue 11) -----------------
+
+LIVE_COPIES = 2  # each labelled lead is copied this often into batch 4, its outcome arriving after both runs
+LIVE_WEEKS = ("2022-01-03", "2022-01-10")  # creation weeks of the copies (schemas with a creation time)
+NEVER_SCORED = 3  # labelled leads of batch 4 that no run scored
+SCORED_AFTER = 5  # labelled leads of batch 4 scored only by run 2, after their outcome arrived
+
+
+@dataclass(frozen=True)
+class LiveSeeded:
+    """The outcomes written on top of a seeded database, and what evaluate_live stored from them."""
+
+    leads: pd.DataFrame  # the leads batch 4 added
+    scores: pd.DataFrame  # their score rows (runs 1 and 2)
+    outcomes: pd.DataFrame  # every lead_outcomes row
+    evaluations: tuple  # core.evaluation.EvaluationSummary of each evaluation, oldest first
+
+
+def seed_live_outcomes(engine: Engine, seeded: Seeded, few: int | None = None, snapshots: bool = False) -> LiveSeeded:
+    """Outcomes come back and are judged with the real core.evaluation.evaluate_live.
+
+    First the outcomes of the seeded labelled leads arrive (a day ago: after run 1, before run 2) and an
+    evaluation runs; then batch 4 (copies of the labelled leads in two creation weeks, scored by runs 1 and 2)
+    gets its outcomes an hour ago, with a few never scored and a few scored only after their outcome, and
+    a second evaluation runs. `few`: only that many of the first outcomes and one evaluation (too few for figures).
+    """
+    schema = seeded.schema
+    early_at = first_feed_at(seeded)
+    labelled = seeded.leads[seeded.leads[seeded.outcome].notna()]
+    early = _outcome_rows(labelled if few is None else labelled.head(few), seeded.outcome, 3, early_at)
+    _insert(engine, store.lead_outcomes, early)
+    first = evaluate_live(engine, schema, now=seeded.now - timedelta(hours=20), with_snapshots=snapshots)
+    if few is not None:
+        return LiveSeeded(seeded.leads.iloc[:0], seeded.scores.iloc[:0], early, (first,))
+    leads, scores, late = _live_batch(seeded, labelled)
+    tables = store.schema_tables(schema)
+    _insert(engine, store.ingest_batches, _live_batches(seeded, leads))
+    _insert(engine, tables.leads, leads)
+    _insert(engine, tables.lead_scores, scores)
+    _insert(engine, store.lead_outcomes, late)
+    second = evaluate_live(engine, schema, now=seeded.now, with_snapshots=snapshots)
+    return LiveSeeded(leads, scores, pd.concat([early, late], ignore_index=True), (first, second))
+
+
+def _insert(engine: Engine, table, frame: pd.DataFrame) -> None:
+    unknown = set(frame.columns) - set(table.c.keys())
+    assert not unknown, f"{table.name}: columns not in the table: {sorted(unknown)}"
+    with engine.begin() as conn:
+        store.bulk_insert(conn, table.name, frame)
+
+
+def _outcome_rows(leads: pd.DataFrame, outcome: str, batch_id: int, at: datetime | pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"lead_id": leads["lead_id"].to_numpy(), "label": leads[outcome].astype(int).to_numpy(),
+                         "batch_id": batch_id, "recorded_at": pd.Series(at, index=leads.index).to_numpy()})
+
+
+def _live_batch(seeded: Seeded, labelled: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Batch 4: copies of the labelled leads (created in LIVE_WEEKS when the schema has a creation time)."""
+    schema, late_at = seeded.schema, seeded.now - timedelta(hours=1)
+    extra = NEVER_SCORED + SCORED_AFTER
+    source = pd.concat([labelled] * LIVE_COPIES + [labelled.head(extra)], ignore_index=True)
+    leads = source.assign(lead_id=[hashlib.sha256(f"seed-live-lead-{i}".encode()).hexdigest()[:16]
+                                   for i in range(len(source))],
+                          batch_id=4, row_number=np.arange(1, len(source) + 1), label_batch_id=5)
+    if schema.has_time:
+        weeks = np.resize([pd.Timestamp(w) for w in LIVE_WEEKS], len(leads))
+        offsets = pd.to_timedelta(np.arange(len(leads)) % 7, unit="D") + pd.Timedelta(hours=10)
+        leads[schema.raw(schema.created_column).db_name] = pd.DatetimeIndex(weeks) + offsets
+        created = pd.Series(leads[schema.raw(schema.created_column).db_name].to_numpy())
+    else:
+        created = pd.Series(pd.Timestamp(seeded.now - timedelta(days=4)), index=range(len(leads)))
+    arrival = np.where(np.arange(len(leads)) >= len(leads) - SCORED_AFTER, first_feed_at(seeded), late_at)
+    leads["label_recorded_at"] = pd.to_datetime(arrival)
+    scores = _live_scores(seeded, source, leads, created)
+    return leads, scores, _outcome_rows(leads, seeded.outcome, 5, pd.Series(pd.to_datetime(arrival), index=leads.index))
+
+
+def first_feed_at(seeded: Seeded) -> datetime:
+    """When the first outcome feed arrived (a day before the seeded now)."""
+    return seeded.now - timedelta(days=1)
+
+
+def _live_scores(seeded: Seeded, source: pd.DataFrame, leads: pd.DataFrame, created: pd.Series) -> pd.DataFrame:
+    """Each copy gets its source lead's score rows; the never-scored get none, the scored-after only run 2's."""
+    n = len(leads)
+    kinds = np.full(n, "both", dtype=object)
+    kinds[n - NEVER_SCORED - SCORED_AFTER:n - SCORED_AFTER] = "never"
+    kinds[n - SCORED_AFTER:] = "after"
+    rows = []
+    for run_id in (1, 2):
+        wanted = (kinds == "both") | ((kinds == "after") & (run_id == 2))
+        by_lead = seeded.scores[seeded.scores["run_id"] == run_id].set_index("lead_id")
+        picked = by_lead.loc[source.loc[wanted, "lead_id"]].reset_index(drop=True)
+        picked["lead_id"] = leads.loc[wanted, "lead_id"].to_numpy()
+        picked["created_date"] = created[wanted].to_numpy()
+        rows.append(picked)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _live_batches(seeded: Seeded, leads: pd.DataFrame) -> pd.DataFrame:
+    started = [pd.Timestamp(seeded.now - timedelta(days=4, hours=1)), pd.Timestamp(seeded.now - timedelta(hours=1))]
+    return pd.DataFrame({
+        "batch_id": [4, 5], "file_name": ["leads_2022-01-extra.csv", "outcomes_2022-03.csv"],
+        "sha256": [hashlib.sha256(f"live-file-{i}".encode()).hexdigest() for i in range(2)],
+        "rows_in": [len(leads), len(leads)], "loaded": [len(leads), 0], "duplicate": [0, 0], "rejected": [0, 0],
+        "labels_recorded": [0, len(leads)], "started_at": started,
+        "finished_at": [s + pd.Timedelta(seconds=2) for s in started],
+    })
+
+
+def seed_retrain_decisions(engine: Engine, seeded: Seeded) -> pd.DataFrame:
+    """Three nightly decisions, written out of time order; the newest is decided on the stored evidence."""
+    bars = seeded.schema.bars or BARS_V2
+    policy = RetrainPolicy(min_live_outcomes=100, drift_runs=3, new_outcomes=10_000)
+    written = [
+        (seeded.now - timedelta(days=1), "2", decide_retraining(Evidence("2", consecutive_drift_runs=3), bars, policy),
+         "version 3 trained: not promoted (precision 0.612 is below the bar 0.65)"),
+        (seeded.now - timedelta(days=7), "1", RetrainDecision(True, "retrain: weekly schedule (floor)"),
+         "version 2 trained: promoted (AUC 0.801 beats 0.783)"),
+        (seeded.now, "2", decide_retraining(gather_evidence(engine, "2"), bars, policy), None),
+    ]
+    for decided_at, champion, decision, outcome in written:
+        record_decision(engine, decision, champion, decided_at, outcome)
+    return pd.DataFrame([{"decided_at": d, "champion_version": c, "retrain": r.retrain, "reason": r.reason,
+                          "outcome": o} for d, c, r, o in written])
+
+
+def labels_arrived_before_scoring(engine: Engine, seeded: Seeded) -> None:
+    """Every stored label arrived before the first scoring run: no lead has a live outcome."""
+    tables = store.schema_tables(seeded.schema)
+    with engine.begin() as conn:
+        conn.execute(tables.leads.update().where(tables.leads.c.label_recorded_at.is_not(None))
+                     .values(label_recorded_at=seeded.now - timedelta(days=30)))

@@ -26,7 +26,7 @@ from sqlalchemy import text
 
 from core.lead_schema import load_schema
 from core.store import make_engine
-from tests.dashboard.seed import Seeded, seed_database
+from tests.dashboard.seed import Seeded, seed_database, seed_live_outcomes, seed_retrain_decisions
 
 pytestmark = pytest.mark.e2e
 
@@ -300,3 +300,69 @@ def test_example_schema_page_in_a_real_browser(example_app, browser_page, screen
         assert "ingest dates" in text
     expected = _expected_metrics(case.name, seeded)
     assert {k: _metric_values(page).get(k) for k in expected} == expected
+
+
+# ---- outcomes that came back (issue 11): the Model and Channels pages with and without them ------------------
+
+@pytest.fixture(scope="module")
+def live_app(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seeded, object]]:
+    """The app on a seeded database whose outcomes came back and were judged by evaluate_live (with the
+    Evidently classification snapshots), with three retraining decisions."""
+    folder = tmp_path_factory.mktemp("e2e-live")
+    url = f"sqlite:///{folder / 'leadscore.db'}"
+    engine = make_engine(url, schema=load_schema())
+    seeded = seed_database(engine)
+    live = seed_live_outcomes(engine, seeded, snapshots=True)
+    seed_retrain_decisions(engine, seeded)
+    engine.dispose()
+    with _served(folder, url) as base:
+        yield base, seeded, live
+
+
+def _no_error_shown(page, name: str) -> None:
+    for selector in ERROR_SELECTORS:
+        assert page.locator(selector).count() == 0, f"{name}: {selector} shown"
+
+
+def test_model_page_without_outcomes_in_a_real_browser(seeded_app, browser_page) -> None:
+    base, _ = seeded_app
+    page = browser_page
+    page.goto(f"{base}/model")
+    _settle(page, PAGES[2])
+
+    _no_error_shown(page, "model without outcomes")
+    page.get_by_text("No outcomes have come back yet").wait_for(timeout=30_000)
+    page.get_by_text("No retraining decisions yet").wait_for(timeout=30_000)
+    assert "Live AUC" not in _metric_values(page)
+
+
+def test_model_page_with_outcomes_in_a_real_browser(live_app, browser_page, screenshot_dir: Path) -> None:
+    base, _, live = live_app
+    page = browser_page
+    page.goto(f"{base}/model")
+    _settle(page, PageCase("model", "model", "Model", 9))  # the holdout charts, weekly AUC, grades, calibration
+    _screenshot(page, PageCase("model-live", "model", "Model", 9), screenshot_dir)
+
+    _no_error_shown(page, "model with outcomes")
+    champion = next(f for f in live.evaluations[-1].overall if f.model_version == "2")
+    metrics = _metric_values(page)
+    assert metrics["Live AUC"] == f"{champion.auc:.3f}" and metrics["Live outcomes"] == f"{champion.n_labelled:,}"
+    assert page.get_by_text("Retraining decisions").count() >= 1
+    assert page.get_by_text("No outcomes have come back yet").count() == 0
+
+    page.get_by_text("Show the full Evidently classification report").click()
+    _wait_for_rerun(page)
+    page.frame_locator("iframe").get_by_text("Classification").first.wait_for(timeout=60_000)
+    _no_error_shown(page, "model classification report")
+    assert page.get_by_text("could not be rendered").count() == 0  # (the only warning left: the seeded leakage line)
+
+
+def test_channels_page_with_live_outcomes_in_a_real_browser(live_app, browser_page) -> None:
+    base, _, _ = live_app
+    page = browser_page
+    page.goto(f"{base}/channels")
+    _settle(page, PageCase("channels", "channels", "Channels", 7))
+
+    _no_error_shown(page, "channels with outcomes")
+    page.get_by_text("Does the score work on outcomes it had not seen?").wait_for(timeout=30_000)
+    assert page.get_by_text("No live outcomes yet").count() == 0
