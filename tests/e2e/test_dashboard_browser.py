@@ -207,7 +207,7 @@ def test_page_renders_in_a_real_browser(seeded_app, browser_page, screenshot_dir
 
     for selector in ERROR_SELECTORS:
         assert page.locator(selector).count() == 0, f"{case.name}: {selector} shown"
-    assert page.locator(".js-plotly-plot").count() >= case.charts
+    assert page.locator(".js-plotly-plot").count() == case.charts  # _settle waited for at least this many
     assert path.stat().st_size > 20_000
     metrics = _metric_values(page)
     expected = _expected_metrics(case.name, seeded)
