@@ -340,7 +340,7 @@ def _runs(now: datetime) -> pd.DataFrame:
         "started_at": [pd.Timestamp(s) for s in starts],
         "finished_at": [pd.Timestamp(starts[0] + timedelta(seconds=4.2)), pd.Timestamp(starts[1] + timedelta(seconds=5.1)),
                         pd.Timestamp(starts[2] + timedelta(seconds=0.8))],
-        "status": ["success", "success", "failed"],
+        "status": ["succeeded", "succeeded", "failed"],  # the words core.scoring writes
         "leads_scored": [FIRST_BATCH_LEADS, FIRST_BATCH_LEADS + SECOND_BATCH_LEADS, 0],
         "duration_s": [4.2, 5.1, 0.8],
         "error": [None, None, "OperationalError: connection to the database was lost; the rerun completes it"],

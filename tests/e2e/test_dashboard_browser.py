@@ -6,6 +6,7 @@ Screenshots go to a folder under the pytest tmp dir (and to /work/notes/screensh
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -206,7 +207,7 @@ def test_page_renders_in_a_real_browser(seeded_app, browser_page, screenshot_dir
 
     for selector in ERROR_SELECTORS:
         assert page.locator(selector).count() == 0, f"{case.name}: {selector} shown"
-    assert page.locator(".js-plotly-plot").count() >= case.charts
+    assert page.locator(".js-plotly-plot").count() == case.charts  # _settle waited for at least this many
     assert path.stat().st_size > 20_000
     metrics = _metric_values(page)
     expected = _expected_metrics(case.name, seeded)
@@ -366,3 +367,68 @@ def test_channels_page_with_live_outcomes_in_a_real_browser(live_app, browser_pa
     _no_error_shown(page, "channels with outcomes")
     page.get_by_text("Does the score work on outcomes it had not seen?").wait_for(timeout=30_000)
     assert page.get_by_text("No live outcomes yet").count() == 0
+
+
+# ---- the pages on a database the real pipeline wrote ------------------------------------------
+
+PIPELINE_CHARTS = {"leads": 0, "channels": 6, "model": 6, "drift": 3, "pipeline": 2}  # one run, no rejected row
+
+
+@pytest.fixture(scope="module")
+def pipeline_app(chromium_path: Path, prefect_harness, migrated_mlflow_store: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The app served on the SQLite database of the real flows: ingest -> train (MLflow) -> ingest -> score."""
+    from tests.dashboard.conftest import build_pipeline_database
+
+    folder = tmp_path_factory.mktemp("e2e-pipeline")
+    built = build_pipeline_database("sqlite", f"sqlite:///{folder / 'leadscore.db'}", folder / "home",
+                                    migrated_mlflow_store)
+    with _served(folder, built.url) as base:
+        yield base, built.url
+
+
+def _stored(url: str, query: str) -> pd.DataFrame:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql(text(query), conn)
+    finally:
+        engine.dispose()
+
+
+def _pipeline_metrics(name: str, url: str) -> dict[str, str]:
+    """A few numbers each page must show, read from what the pipeline stored."""
+    if name in ("leads", "channels"):
+        current = _stored(url, "SELECT s.grade, l.app_complete_flag AS outcome FROM lead_scores s "
+                               "JOIN leads l ON l.lead_id = s.lead_id WHERE s.is_current")
+        if name == "leads":
+            return {"Leads matching": f"{len(current):,}", "Grade A": f"{(current['grade'] == 'A').sum():,}"}
+        return {"Leads": f"{len(current):,}", "Leads with a known outcome": f"{current['outcome'].notna().sum():,}"}
+    if name == "model":
+        stored = json.loads(_stored(url, "SELECT metrics_json FROM model_versions WHERE is_champion").iloc[0, 0])
+        return {"AUC": f"{stored['auc']:.3f}", "Precision": f"{stored['precision']:.3f}"}
+    if name == "drift":
+        report = _stored(url, "SELECT share_drifted_columns, dataset_drift FROM drift_reports").iloc[0]
+        return {"Columns drifted": f"{report['share_drifted_columns'] * 100:.1f}%",
+                "Dataset drift": "yes" if report["dataset_drift"] else "no"}
+    runs = _stored(url, "SELECT run_id, status FROM scoring_runs ORDER BY run_id DESC")
+    files = _stored(url, "SELECT COUNT(*) AS n, SUM(rejected) AS rejected FROM ingest_batches").iloc[0]
+    return {"Files ingested": f"{files['n']:,}", "Rejected": f"{int(files['rejected']):,}",
+            f"Last scoring run (#{runs['run_id'].iloc[0]})": str(runs["status"].iloc[0])}
+
+
+@pytest.mark.parametrize("case", PAGES, ids=[c.name for c in PAGES])
+def test_page_on_the_pipeline_database_in_a_real_browser(pipeline_app, browser_page, screenshot_dir: Path,
+                                                         case: PageCase) -> None:
+    base, url = pipeline_app
+    page = browser_page
+
+    page.goto(f"{base}/{case.path}")
+    _settle(page, PageCase(case.name, case.path, case.title, PIPELINE_CHARTS[case.name]))
+    _screenshot(page, PageCase(f"pipeline-{case.name}", case.path, case.title, 0), screenshot_dir)
+
+    for selector in ERROR_SELECTORS:
+        assert page.locator(selector).count() == 0, f"{case.name}: {selector} shown"
+    assert page.locator(".js-plotly-plot").count() == PIPELINE_CHARTS[case.name]
+    expected = _pipeline_metrics(case.name, url)
+    assert {k: _metric_values(page).get(k) for k in expected} == expected

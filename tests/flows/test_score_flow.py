@@ -6,6 +6,9 @@ import subprocess
 import sys
 from datetime import datetime
 
+import numpy as np
+import pytest
+
 from core import store
 from core.config import Settings
 from flows.ingest import ingest_flow
@@ -47,12 +50,16 @@ def test_train_on_dev_then_score_real_nightly_file(prefect_harness, settings):
     assert run.leads_scored == INFERENCE_LEADS
     scores = store.read_frame(engine, "SELECT * FROM lead_scores")
     assert len(scores) == scores["lead_id"].nunique() == INFERENCE_LEADS
-    assert set(scores["grade"]) <= {"A", "B", "C", "D"} and scores["score"].between(0, 1).all()
+    cutoffs = json.loads(store.read_frame(engine, "SELECT grade_cutoffs_json FROM model_versions")["grade_cutoffs_json"][0])
+    expected = np.select([scores["score"] >= cutoffs[g] for g in "ABC"], list("ABC"), "D")
+    assert scores["grade"].tolist() == expected.tolist() and set(expected) == {"A", "B", "C", "D"}
     assert scores["reasons_positive"].map(json.loads).map(len).gt(0).mean() > 0.5
     drift = store.read_frame(engine, "SELECT * FROM drift_reports")
     assert drift["run_id"].tolist() == [run.run_id]
-    assert 0 <= drift["share_drifted_columns"].iloc[0] <= 1
-    columns = {c["column"] for c in json.loads(drift["column_scores"].iloc[0])}
+    column_scores = json.loads(drift["column_scores"].iloc[0])
+    drifted = sum(bool(c["drifted"]) for c in column_scores)
+    assert drift["share_drifted_columns"].iloc[0] == pytest.approx(drifted / len(column_scores))
+    columns = {c["column"] for c in column_scores}
     assert {"first_platform_c", "score"} <= columns
     assert abs(drift["predicted_positive_share"].iloc[0] - scores["predicted"].mean()) < 0.02
 
