@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     model_name: str = "lead-scoring-l2ac"
     experiment_name: str = "lead-scoring"
     score_chunk_rows: int = 200_000
+    retrain_min_live_outcomes: int = 200  # LEADSCORE_RETRAIN_MIN_LIVE_OUTCOMES: live figures trusted from this many
+    retrain_drift_runs: int = 3  # LEADSCORE_RETRAIN_DRIFT_RUNS: drift flagged on this many consecutive runs
+    retrain_new_outcomes: int = 5_000  # LEADSCORE_RETRAIN_NEW_OUTCOMES: outcomes recorded since the champion's training
     schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("LEADSCORE_SCHEMA"))  # LEADSCORE_SCHEMA: the lead schema file; None = the built-in CodePro schema
 
     def lead_schema(self) -> LeadSchema:

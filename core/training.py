@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -100,7 +100,22 @@ def compare_with_champion(candidate: Candidate, baseline: registry.ChampionBasel
         return decide_promotion(candidate.metrics, baseline.version, bars=bars)
     champion_auc = float(roc_auc_score(labels, baseline.evaluation_model.predict_proba(unseen)))
     challenger_auc = float(roc_auc_score(labels, unseen["score"].to_numpy()))
-    return decide_promotion(candidate.metrics, baseline.version, champion_auc, challenger_auc, bars=bars)
+    decision = decide_promotion(candidate.metrics, baseline.version, champion_auc, challenger_auc, bars=bars)
+    return keep_a_better_champion(decision, len(labels))
+
+
+def keep_a_better_champion(decision: Decision, leads: int) -> Decision:
+    """The gate on the newest labelled leads (the challenger's holdout, outcomes from feeds included) is strict:
+    a challenger whose AUC there is below the champion's never replaces it (no noise tolerance), so a retrain
+    on evidence can never replace a better champion."""
+    if decision.champion_auc is None or decision.challenger_auc is None:
+        return decision
+    worse = decision.challenger_auc < decision.champion_auc
+    verdict = decision.promote and not worse
+    relation = "worse than" if worse else "not worse than"
+    reason = (f"clears the mission bars {'and' if verdict else 'but'} AUC {decision.challenger_auc:.4f} is {relation} champion v{decision.champion_version} "
+              f"({decision.champion_auc:.4f}) on the newest {leads} labelled leads")
+    return replace(decision, promote=verdict, reason=reason)
 
 
 def _unseen_by_champion(candidate: Candidate, start) -> pd.DataFrame:
