@@ -114,6 +114,15 @@ def record_decision(engine: Engine, decision: RetrainDecision, champion_version:
             reason=decision.reason, outcome=outcome))
 
 
+def latest_decision_lines(engine: Engine) -> list[str]:
+    """The last recorded decision's reason, and what the retraining did when there was one."""
+    rows = store.read_frame(engine, "SELECT reason, outcome FROM retrain_decisions ORDER BY id DESC LIMIT 1")
+    if rows.empty:
+        return []
+    outcome = rows["outcome"].iloc[0]
+    return [rows["reason"].iloc[0], *([outcome] if isinstance(outcome, str) and outcome else [])]
+
+
 def _streak(flags: list) -> int:
     count = 0
     for flag in flags:

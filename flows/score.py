@@ -18,6 +18,7 @@ from core.retraining import (
     decide_retraining,
     describe_training,
     gather_evidence,
+    latest_decision_lines,
     policy_from_settings,
     record_decision,
 )
@@ -128,7 +129,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.score", description=__doc__)
     parser.add_argument("--rescore-all", action="store_true", help="score every lead again with the champion")
     args = parser.parse_args(argv)
-    return run_command(lambda: score_flow(args.rescore_all), precheck=check_before_starting)
+    return run_command(lambda: print_retrain_decision(score_flow(args.rescore_all)), precheck=check_before_starting)
+
+
+def print_retrain_decision(run: ScoringRun) -> None:
+    """The run and tonight's retraining decision with its reason on the command's stdout too (the flow's prints
+    go to Prefect's log)."""
+    print(run.line())
+    settings = load_settings()
+    engine = make_engine(settings.resolved_database_url(), settings.lead_schema())
+    try:
+        for line in latest_decision_lines(engine):
+            print(line)
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

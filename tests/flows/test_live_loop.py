@@ -43,6 +43,15 @@ def database(request, settings, monkeypatch) -> str:
     return request.param
 
 
+def _command(module: str) -> subprocess.CompletedProcess:
+    """A command as the operator runs it, against the test session's Prefect server (no temporary one to start)."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or ""}
+    return subprocess.run([sys.executable, "-m", module], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
 def _engine():
     settings = load_settings()
     return store.make_engine(settings.resolved_database_url(), settings.lead_schema())
@@ -108,7 +117,9 @@ def test_live_auc_equals_roc_auc_score_on_the_stored_scores(prefect_harness, dat
 
 
 def test_outcomes_never_scored_or_scored_after_they_arrived_are_excluded_and_counted(prefect_harness, database,
-                                                                                       tmp_path):
+                                                                                       tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADSCORE_RETRAIN_NEW_OUTCOMES", "1000000")  # this test is about the figures, not retraining
+    monkeypatch.setenv("LEADSCORE_RETRAIN_MIN_LIVE_OUTCOMES", "1000000")
     truth, _ = _train_score_and_feed(tmp_path)
     engine = _engine()
     trained_on = int(store.read_frame(engine, f"SELECT COUNT(*) AS n FROM leads WHERE {LABEL} IS NOT NULL")["n"][0])
@@ -131,8 +142,7 @@ def test_outcomes_never_scored_or_scored_after_they_arrived_are_excluded_and_cou
     assert (summary.never_scored, summary.scored_after_outcome) == (0, trained_on + 30)
     assert _latest_live(engine, version)["n_labelled"] == len(truth)
     if database == "sqlite":  # the command prints the same counts
-        result = subprocess.run([sys.executable, "-m", "flows.evaluate"], cwd=PROJECT_ROOT, capture_output=True,
-                                text=True, timeout=300, env=os.environ.copy())
+        result = _command("flows.evaluate")
         assert result.returncode == 0, result.stderr
         assert (f"{trained_on + len(truth) + 30} outcomes: excluded 0 never scored, {trained_on + 30} scored only "
                 "after the outcome arrived") in result.stdout + result.stderr
@@ -186,8 +196,7 @@ def test_a_worse_live_model_makes_the_nightly_flow_retrain_and_say_why(prefect_h
     assert live["auc"] < 0.6 and live["n_labelled"] == len(fed)
     assert _decisions(engine)["retrain"].tolist() == [False]  # the first night had no outcomes yet
 
-    result = subprocess.run([sys.executable, "-m", "flows.score"], cwd=PROJECT_ROOT, capture_output=True,
-                            text=True, timeout=600, env=os.environ.copy())
+    result = _command("flows.score")
     assert result.returncode == 0, result.stderr
     reason = (f"retrain: champion v1's live AUC {live['auc']:.3f} is not above the bar 0.75 on "
               f"{len(fed)} outcomes")
