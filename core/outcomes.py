@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.engine import Connection
 
 from core import store
@@ -29,6 +29,7 @@ from core.lead_schema import LeadSchema
 from core.schema import ROW_NUMBER, _file_lead_ids, _parse_label, _Reasons  # noqa: PLC2701
 
 FEED_HEADER_BYTES = 64 * 1024
+_NOW = bindparam("now", type_=DateTime)  # stored as the tables' DateTime columns are (SQLite compares text)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def record_label_history(conn: Connection, stage: str, batch_id: int, now: datet
         f'AND l."{label}" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lead_outcomes o WHERE o.lead_id = l.lead_id)'))
     result = conn.execute(text(
         f'INSERT INTO lead_outcomes (lead_id, label, batch_id, recorded_at) '
-        f'SELECT s.lead_id, s."{label}", :batch, :now {changed}'), {"batch": batch_id, "now": now})
+        f'SELECT s.lead_id, s."{label}", :batch, :now {changed}').bindparams(_NOW), {"batch": batch_id, "now": now})
     return int(result.rowcount)
 
 
@@ -185,7 +186,7 @@ def update_lead_labels(conn: Connection, stage: str, batch_id: int, now: datetim
         f'UPDATE leads SET "{label}" = s."{label}", label_batch_id = :batch, label_recorded_at = :now '
         f'FROM "{stage}" s WHERE leads.lead_id = s.lead_id AND s."{label}" IS NOT NULL '
         f'AND (leads."{label}" IS NULL OR leads."{label}" <> s."{label}")'
-    ), {"batch": batch_id, "now": now})
+    ).bindparams(_NOW), {"batch": batch_id, "now": now})
     return int(result.rowcount)
 
 
