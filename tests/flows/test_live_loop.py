@@ -110,6 +110,8 @@ def test_live_auc_equals_roc_auc_score_on_the_stored_scores(prefect_harness, dat
     assert abs(live["precision"] - precision_score(scores[LABEL], predicted)) < 1e-9
     assert abs(live["recall"] - recall_score(scores[LABEL], predicted)) < 1e-9
     assert live["threshold"] == threshold and live["snapshot_json"]
+    print(f"live AUC {live['auc']:.6f} precision {live['precision']:.6f} recall {live['recall']:.6f} "
+          f"on {len(truth)} leads")  # shown with pytest -rA
     weeks = store.read_frame(engine, "SELECT period, n_labelled, computed_at FROM live_performance "
                                      "WHERE model_version = :v AND period <> 'all'", {"v": str(version)})
     weeks = weeks[weeks["computed_at"] == live["computed_at"]]
@@ -205,6 +207,7 @@ def test_a_worse_live_model_makes_the_nightly_flow_retrain_and_say_why(prefect_h
     assert bool(decision["retrain"]) and decision["reason"] == reason and decision["champion_version"] == "1"
 
     gate = _independent_gate(engine, fed, "2", "1", {"auc": 0.75, "precision": 0.65, "recall": 0.75})
+    print(decision["reason"], decision["outcome"], gate, sep="\n")  # shown with pytest -rA
     champion = champion_version(connect(load_settings()), load_settings().model_name).version
     assert str(champion) == ("2" if gate["promote"] else "1")
     assert decision["outcome"].startswith("version 2 " + ("promoted" if gate["promote"] else "not promoted"))
@@ -232,6 +235,7 @@ def test_a_retrain_never_replaces_a_better_champion(prefect_harness, database, t
     decision = _decisions(engine).iloc[-1]
     assert bool(decision["retrain"]) and decision["reason"].startswith("retrain: ")
     gate = _independent_gate(engine, truth, "2", "1", {"auc": 0.70, "precision": 0.60, "recall": 0.75})
+    print(decision["reason"], decision["outcome"], gate, sep="\n")  # shown with pytest -rA
     assert gate["clears"] and gate["champion_auc"] > gate["challenger_auc"]  # the situation this test is about
     assert not gate["promote"]
     assert str(champion_version(connect(load_settings()), load_settings().model_name).version) == "1"
