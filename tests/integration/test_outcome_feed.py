@@ -113,3 +113,23 @@ def test_the_ingest_command_accepts_a_feed_before_prefect_starts(tmp_path, dev_r
     from flows.ingest import _check_inputs
 
     _check_inputs([str(_write(tmp_path / "outcomes.csv", dev_rows[["lead_id", LABEL]]))])  # no missing-column refusal
+
+
+def test_a_feed_follows_the_lead_schema(postgres_url, tmp_path):
+    """Another company's export: the feed is named by its id column and label column, reasons say so."""
+    from tests.model.crm import crm_leads, crm_schema
+
+    schema = crm_schema()
+    engine = store.make_engine(postgres_url, schema)
+    leads = crm_leads(60)
+    ingest_file(engine, _write(tmp_path / "crm.csv", leads.drop(columns=["Outcome"])), DAY)
+    feed = pd.DataFrame({"Prospect ID": [*leads["Prospect ID"].head(50), "X-404"],
+                         "Outcome": [*leads["Outcome"].head(50), "Enrolled"]})
+    summary = ingest_file(engine, _write(tmp_path / "outcomes.csv", feed), DAY + timedelta(days=1))
+    assert (summary.labels_recorded, summary.unknown, summary.rejected) == (50, 1, 1)
+    reasons = store.read_frame(engine, "SELECT reason FROM rejected_leads")["reason"].tolist()
+    assert reasons == ["unknown lead: no stored lead has Prospect ID 'X-404'"]
+    stored = store.read_frame(engine, f"SELECT {schema.label.db_name} AS label FROM leads WHERE "
+                                      f"{schema.label.db_name} IS NOT NULL")["label"]
+    assert stored.sum() == (leads["Outcome"].head(50) == "Enrolled").sum()
+    engine.dispose()
