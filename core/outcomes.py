@@ -167,16 +167,18 @@ def record_label_history(conn: Connection, stage: str, batch_id: int, now: datet
     """Append to lead_outcomes every label that changes for a stored lead (a first label too); a lead whose
     earlier label has no history row yet gets that label first, with when it was recorded. Returns how many
     labels were recorded. Call before the labels are written to leads."""
-    changed = (f'FROM "{stage}" s JOIN leads l ON l.lead_id = s.lead_id WHERE s."{label}" IS NOT NULL '
+    changes = (f'"{stage}" s JOIN leads l ON l.lead_id = s.lead_id WHERE s."{label}" IS NOT NULL '
                f'AND (l."{label}" IS NULL OR l."{label}" <> s."{label}")')
     conn.execute(text(
         f'INSERT INTO lead_outcomes (lead_id, label, batch_id, recorded_at) '
         f'SELECT l.lead_id, l."{label}", COALESCE(l.label_batch_id, l.batch_id), '
-        f'COALESCE(l.label_recorded_at, b.started_at) {changed.replace("WHERE", "JOIN ingest_batches b ON b.batch_id = l.batch_id WHERE", 1)} '
-        f'AND l."{label}" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lead_outcomes o WHERE o.lead_id = l.lead_id)'))
+        f'COALESCE(l.label_recorded_at, (SELECT b.started_at FROM ingest_batches b WHERE b.batch_id = l.batch_id)) '
+        f'FROM {changes} AND l."{label}" IS NOT NULL '
+        f'AND NOT EXISTS (SELECT 1 FROM lead_outcomes o WHERE o.lead_id = l.lead_id)'))
     result = conn.execute(text(
         f'INSERT INTO lead_outcomes (lead_id, label, batch_id, recorded_at) '
-        f'SELECT s.lead_id, s."{label}", :batch, :now {changed}').bindparams(_NOW), {"batch": batch_id, "now": now})
+        f'SELECT s.lead_id, s."{label}", :batch, :now FROM {changes}').bindparams(_NOW),
+        {"batch": batch_id, "now": now})
     return int(result.rowcount)
 
 
