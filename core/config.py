@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     score_chunk_rows: int = 200_000
     registry_attempts: int = 4  # scoring asks MLflow this many times before giving up (an outage)
     registry_backoff_s: float = 1.0  # pause after the first failed attempt, doubled after each (1 + 2 + 4 s)
+    retrain_min_live_outcomes: int = 200  # LEADSCORE_RETRAIN_MIN_LIVE_OUTCOMES: live figures trusted from this many
+    retrain_drift_runs: int = 3  # LEADSCORE_RETRAIN_DRIFT_RUNS: drift flagged on this many consecutive runs
+    retrain_new_outcomes: int = 5_000  # LEADSCORE_RETRAIN_NEW_OUTCOMES: outcomes recorded since the champion's training
     schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("LEADSCORE_SCHEMA"))  # LEADSCORE_SCHEMA: the lead schema file; None = the built-in CodePro schema
 
     def lead_schema(self) -> LeadSchema:

@@ -52,11 +52,20 @@ def lead_time_sql(schema: LeadSchema) -> str:
     return "b.started_at"
 
 
+def arrived_sql(schema: LeadSchema) -> str:
+    """Per labelled lead: when its outcome first arrived (its first lead_outcomes row, else the time its label
+    was recorded: a lead whose label came with the lead file has no history row)."""
+    label = schema.label.db_name
+    return (f"SELECT l.lead_id, COALESCE(o.first_at, l.label_recorded_at) AS arrived_at FROM leads l "
+            f"LEFT JOIN (SELECT lead_id, MIN(recorded_at) AS first_at FROM lead_outcomes GROUP BY lead_id) o "
+            f'ON o.lead_id = l.lead_id WHERE l."{label}" IS NOT NULL')
+
+
 def scored_before_outcome_sql(schema: LeadSchema) -> str:
     """Per (version, lead): the version's latest score from before the lead's outcome first arrived."""
     label = schema.label.db_name
     return f"""
-        WITH arrived AS (SELECT lead_id, MIN(recorded_at) AS arrived_at FROM lead_outcomes GROUP BY lead_id),
+        WITH arrived AS ({arrived_sql(schema)}),
         ranked AS (
             SELECT s.model_version, s.lead_id, s.score, s.grade, l."{label}" AS label, {lead_time_sql(schema)} AS created,
                    ROW_NUMBER() OVER (PARTITION BY s.model_version, s.lead_id ORDER BY s.run_id DESC) AS pick
@@ -74,7 +83,7 @@ def exclusion_counts_sql(schema: LeadSchema) -> str:
     """Labelled leads with an arrival time: how many were never scored, how many only after the outcome."""
     label = schema.label.db_name
     return f"""
-        WITH arrived AS (SELECT lead_id, MIN(recorded_at) AS arrived_at FROM lead_outcomes GROUP BY lead_id),
+        WITH arrived AS ({arrived_sql(schema)}),
         per_lead AS (
             SELECT a.lead_id, COUNT(s.lead_id) AS scores,
                    SUM(CASE WHEN s.scored_at < a.arrived_at THEN 1 ELSE 0 END) AS before

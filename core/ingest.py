@@ -24,6 +24,16 @@ from sqlalchemy.exc import IntegrityError
 
 from core import store
 from core.lead_schema import LeadSchema
+from core.outcomes import (
+    FeedSummary,
+    is_outcome_feed,
+    read_feed,
+    record_feed,
+    record_label_history,
+    rejected_feed_rows,
+    split_repeats,
+    validate_feed,
+)
 from core.schema import LEAD_ID, ROW_NUMBER, ValidatedFile, check_raw_csv, file_sha256, read_raw_csv, validate_leads
 
 
@@ -47,18 +57,23 @@ class IngestSummary:
                 f"{self.duplicate} / rejected {self.rejected} (labels recorded {self.labels_recorded})")
 
 
-def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> IngestSummary:
-    """Ingest a file once, by the lead schema the engine was opened with; the same bytes again change nothing."""
+def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> IngestSummary | FeedSummary:
+    """Ingest a file once, by the lead schema the engine was opened with; the same bytes again change nothing.
+    A file with only the id and label columns is an outcome feed (core/outcomes.py)."""
     now = now or datetime.now()
     schema = store.engine_schema(engine)
-    check_raw_csv(path, schema)
+    feed = is_outcome_feed(path, schema)
+    if not feed:
+        check_raw_csv(path, schema)
     sha = file_sha256(path)
     previous = _batch_with_sha(engine, sha)
     if previous is not None:
         return previous
-    validated = _validated(path, now, schema)
+    validated = None if feed else _validated(path, now, schema)
     try:
         with engine.begin() as conn:
+            if feed:
+                return _write_feed_batch(conn, path, sha, now, schema)
             return _write_batch(conn, path.name, sha, validated, now, schema)
     except IntegrityError:  # the same file was ingested by a concurrent run meanwhile
         previous = _batch_with_sha(engine, sha)
@@ -109,6 +124,22 @@ def _write_batch(conn: Connection, file_name: str, sha: str, validated: Validate
     return summary
 
 
+def _write_feed_batch(conn: Connection, path: Path, sha: str, now: datetime, schema: LeadSchema) -> FeedSummary:
+    """An outcome feed: labels for stored leads, unknown ids and bad values rejected with their reasons."""
+    raw = read_feed(path, schema)
+    good, bad = validate_feed(raw, schema)
+    first, agreeing, contradicting = split_repeats(good, schema)
+    _serialise_ingests(conn)
+    batch_id = _open_batch(conn, path.name, sha, len(raw), now)
+    recorded, unchanged, unknown = record_feed(conn, first, batch_id, now, schema)
+    rejected = rejected_feed_rows(bad, contradicting, unknown)
+    store.bulk_insert(conn, "rejected_leads", _rejected_rows(rejected, batch_id))
+    summary = FeedSummary(path.name, batch_id, len(raw), recorded, unchanged + agreeing, len(unknown),
+                          len(bad) + len(contradicting))
+    _close_batch(conn, summary)
+    return summary
+
+
 def _serialise_ingests(conn: Connection) -> None:
     """Two ingests never interleave (SQLite already serialises writers)."""
     if store.is_postgres(conn):
@@ -148,6 +179,7 @@ def _lead_rows(rows: pd.DataFrame, new_rows: np.ndarray, batch_id: int, now: dat
 
 def _record_labels(conn: Connection, stage: str, batch_id: int, now: datetime, label: str) -> int:
     """Outcomes that arrive for stored leads: a known label is set, an empty one never erases."""
+    record_label_history(conn, stage, batch_id, now, label)  # lead_outcomes keeps every label and when it came
     result = conn.execute(text(
         f'UPDATE leads SET "{label}" = s."{label}", label_batch_id = :batch, label_recorded_at = :now '
         f'FROM "{stage}" s WHERE leads.lead_id = s.lead_id AND s."{label}" IS NOT NULL '
@@ -163,7 +195,7 @@ def _rejected_rows(rejected: pd.DataFrame, batch_id: int) -> pd.DataFrame:
     return rows
 
 
-def _close_batch(conn: Connection, summary: IngestSummary) -> None:
+def _close_batch(conn: Connection, summary: IngestSummary | FeedSummary) -> None:
     conn.execute(update(store.ingest_batches).where(store.ingest_batches.c.batch_id == summary.batch_id).values(
         loaded=summary.loaded, duplicate=summary.duplicate, rejected=summary.rejected,
         labels_recorded=summary.labels_recorded, finished_at=datetime.now(),

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert
 
 from core import store
+from core.config import Settings
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,12 @@ class RetrainPolicy:
     min_live_outcomes: int = 200  # live AUC / precision are trusted from this many labelled leads on
     drift_runs: int = 3  # drift flagged on this many consecutive scoring runs
     new_outcomes: int = 5_000  # outcomes recorded since the champion was trained
+
+
+def policy_from_settings(settings: Settings) -> RetrainPolicy:
+    """The thresholds the operator set (LEADSCORE_RETRAIN_*)."""
+    return RetrainPolicy(min_live_outcomes=settings.retrain_min_live_outcomes,
+                         drift_runs=settings.retrain_drift_runs, new_outcomes=settings.retrain_new_outcomes)
 
 
 @dataclass(frozen=True)
@@ -79,14 +86,23 @@ def gather_evidence(engine: Engine, champion_version: str | None) -> Evidence:
         "ORDER BY d.run_id DESC LIMIT 50"))
     trained = store.read_frame(engine, "SELECT created_at FROM model_versions WHERE version = :v",
                                {"v": champion_version})
-    since = 0
-    if not trained.empty:
-        since = int(store.read_frame(engine, "SELECT COUNT(*) AS n FROM lead_outcomes WHERE recorded_at > :t",
-                                     {"t": trained["created_at"].iloc[0]})["n"].iloc[0])
+    since = 0 if trained.empty else outcomes_since(engine, trained["created_at"].iloc[0])
     row = live.iloc[0] if not live.empty else None
     return Evidence(champion_version, live_n=int(row["n_labelled"]) if row is not None else 0,
                     live_auc=_maybe(row, "auc"), live_precision=_maybe(row, "precision"),
                     consecutive_drift_runs=_streak(flags["dataset_drift"].tolist()), outcomes_since_training=since)
+
+
+def outcomes_since(engine: Engine, trained_at) -> int:
+    """Leads whose label was recorded after this time (by an outcome feed or a labelled lead file)."""
+    label = store.engine_schema(engine).label.db_name
+    return int(store.read_frame(engine, f'SELECT COUNT(*) AS n FROM leads WHERE "{label}" IS NOT NULL '
+                                        "AND label_recorded_at > :t", {"t": trained_at})["n"].iloc[0])
+
+
+def describe_training(version: str, promoted: bool, reason: str) -> str:
+    """What a retraining did, in one line (kept with the decision)."""
+    return f"version {version} {'promoted to champion' if promoted else 'not promoted'} ({reason})"
 
 
 def record_decision(engine: Engine, decision: RetrainDecision, champion_version: str | None, decided_at: datetime,
@@ -96,6 +112,15 @@ def record_decision(engine: Engine, decision: RetrainDecision, champion_version:
         conn.execute(insert(store.retrain_decisions).values(
             decided_at=decided_at, champion_version=champion_version, retrain=decision.retrain,
             reason=decision.reason, outcome=outcome))
+
+
+def latest_decision_lines(engine: Engine) -> list[str]:
+    """The last recorded decision's reason, and what the retraining did when there was one."""
+    rows = store.read_frame(engine, "SELECT reason, outcome FROM retrain_decisions ORDER BY id DESC LIMIT 1")
+    if rows.empty:
+        return []
+    outcome = rows["outcome"].iloc[0]
+    return [rows["reason"].iloc[0], *([outcome] if isinstance(outcome, str) and outcome else [])]
 
 
 def _streak(flags: list) -> int:

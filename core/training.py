@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -11,11 +11,13 @@ from sqlalchemy import Engine
 
 from core import registry, store
 from core.config import Settings
+from core.evaluation import arrived_sql
 from core.features import input_select_items, quoted
 from core.lead_schema import LeadSchema
 from core.model import (
     Candidate,
     Decision,
+    LeadModel,
     ModelConfig,
     check_label_counts,
     decide_promotion,
@@ -86,21 +88,85 @@ def check_enough_labels(engine: Engine, schema: LeadSchema | None = None) -> Non
     check_label_counts(*label_counts(engine, schema), schema.label)
 
 
-def compare_with_champion(candidate: Candidate, baseline: registry.ChampionBaseline | None) -> Decision:
-    """The promotion decision: the schema's bars, then AUC against the champion on holdout leads it never saw.
+@dataclass(frozen=True)
+class NewestOutcomes:
+    """The champion as it scores, and the leads whose outcomes arrived after it was trained (it never learned them)."""
 
-    With a random holdout there is no "never saw": the champion is judged on the challenger's holdout as it is,
-    which can only favour the champion (a conservative comparison)."""
+    model: LeadModel
+    lead_ids: frozenset[str]
+
+
+def load_newest_outcomes(engine: Engine, settings: Settings,
+                         baseline: registry.ChampionBaseline | None) -> NewestOutcomes | None:
+    """Leads labelled after the champion's training (outcome feeds, late labels), with the champion to judge on them."""
+    if baseline is None:
+        return None
+    trained = store.read_frame(engine, "SELECT created_at FROM model_versions WHERE model_name = :m AND version = :v",
+                               {"m": settings.model_name, "v": baseline.version})
+    if trained.empty:
+        return None
+    arrived = store.read_frame(engine, f"SELECT lead_id FROM ({arrived_sql(store.engine_schema(engine))}) a "
+                                       "WHERE a.arrived_at > :t", {"t": trained["created_at"].iloc[0]})
+    if arrived.empty:
+        return None
+    champion = registry.load_champion(settings)
+    if champion.version != baseline.version:
+        return None
+    return NewestOutcomes(champion.model, frozenset(arrived["lead_id"]))
+
+
+def compare_with_champion(candidate: Candidate, baseline: registry.ChampionBaseline | None,
+                          newest: NewestOutcomes | None = None) -> Decision:
+    """The promotion decision: the schema's bars, then AUC against the champion on the newest labelled leads.
+
+    First choice: the challenger's holdout leads whose outcomes arrived after the champion was trained, judged
+    with the champion as it scores (it never learned them; outcome feeds land here). Else the champion's
+    evaluation model on holdout leads it never saw. With a random holdout there is no "never saw": the champion
+    is judged on the challenger's holdout as it is, which can only favour the champion (a conservative comparison)."""
     bars = candidate.bars
     if baseline is None:
         return decide_promotion(candidate.metrics, bars=bars)
+    fresh = _labelled_after_champion(candidate, newest)
+    if fresh is not None:
+        labels = fresh[candidate.schema.label.db_name].astype(int).to_numpy()
+        champion_auc = float(roc_auc_score(labels, newest.model.predict_proba(fresh)))
+        challenger_auc = float(roc_auc_score(labels, fresh["score"].to_numpy()))
+        decision = decide_promotion(candidate.metrics, baseline.version, champion_auc, challenger_auc, bars=bars)
+        return keep_a_better_champion(decision, f"the newest {len(labels)} labelled leads (outcomes that arrived "
+                                                f"after champion v{baseline.version} was trained)")
     unseen = _unseen_by_champion(candidate, baseline.holdout_start)
     labels = unseen[candidate.schema.label.db_name].astype(int).to_numpy()
     if min(int(labels.sum()), int(len(labels) - labels.sum())) < MIN_COMPARISON_LABELS:
         return decide_promotion(candidate.metrics, baseline.version, bars=bars)
     champion_auc = float(roc_auc_score(labels, baseline.evaluation_model.predict_proba(unseen)))
     challenger_auc = float(roc_auc_score(labels, unseen["score"].to_numpy()))
-    return decide_promotion(candidate.metrics, baseline.version, champion_auc, challenger_auc, bars=bars)
+    decision = decide_promotion(candidate.metrics, baseline.version, champion_auc, challenger_auc, bars=bars)
+    return keep_a_better_champion(decision, f"the newest {len(labels)} labelled leads it never saw")
+
+
+def _labelled_after_champion(candidate: Candidate, newest: NewestOutcomes | None) -> pd.DataFrame | None:
+    """The holdout leads labelled after the champion's training, when both classes have enough of them."""
+    if newest is None:
+        return None
+    fresh = candidate.holdout[candidate.holdout[store.LEAD_ID].isin(newest.lead_ids)]
+    labels = fresh[candidate.schema.label.db_name].astype(int)
+    if min(int(labels.sum()), int(len(labels) - labels.sum())) < MIN_COMPARISON_LABELS:
+        return None
+    return fresh
+
+
+def keep_a_better_champion(decision: Decision, compared_on: str) -> Decision:
+    """The gate on the newest labelled leads (the challenger's holdout, outcomes from feeds included) is strict:
+    a challenger whose AUC there is below the champion's never replaces it (no noise tolerance), so a retrain
+    on evidence can never replace a better champion."""
+    if decision.champion_auc is None or decision.challenger_auc is None:
+        return decision
+    worse = decision.challenger_auc < decision.champion_auc
+    verdict = decision.promote and not worse
+    relation = "worse than" if worse else "not worse than"
+    reason = (f"clears the mission bars {'and' if verdict else 'but'} AUC {decision.challenger_auc:.4f} is {relation} champion v{decision.champion_version} "
+              f"({decision.champion_auc:.4f}) on {compared_on}")
+    return replace(decision, promote=verdict, reason=reason)
 
 
 def _unseen_by_champion(candidate: Candidate, start) -> pd.DataFrame:
@@ -128,6 +194,7 @@ def run_training(engine: Engine, settings: Settings, config: ModelConfig | None 
     check_enough_labels(engine, schema)
     registry.reconcile_versions(engine, settings)
     candidate = train_candidate(load_labelled_leads(engine, schema), config, schema)
-    decision = compare_with_champion(candidate, registry.load_champion_baseline(settings))
+    baseline = registry.load_champion_baseline(settings)
+    decision = compare_with_champion(candidate, baseline, load_newest_outcomes(engine, settings, baseline))
     return register_and_record(engine, settings, candidate, decision)
 

@@ -37,7 +37,13 @@ def evaluate_flow() -> EvaluationSummary:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.evaluate", description=__doc__)
     parser.parse_args(argv)
-    return run_command(evaluate_flow, precheck=lambda: load_settings().lead_schema())
+    return run_command(lambda: print_lines(evaluate_flow()), precheck=lambda: load_settings().lead_schema())
+
+
+def print_lines(summary: EvaluationSummary) -> None:
+    """The figures on the command's stdout too (the flow's prints go to Prefect's log)."""
+    for line in summary.lines():
+        print(line)
 
 
 if __name__ == "__main__":

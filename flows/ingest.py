@@ -13,13 +13,15 @@ from sqlalchemy.exc import DBAPIError
 from core.config import Settings, load_settings
 from core.errors import BadInputError
 from core.ingest import IngestSummary, file_away, ingest_file, landing_files
+from core.outcomes import FeedSummary, is_outcome_feed
 from core.schema import check_raw_csv
 from core.store import SchemaMismatchError, make_engine
 from flows.cli import retry_unless_bad_input, run_command
+from flows.evaluate import compute_live_performance
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
-def ingest_one(database_url: str, path: Path) -> IngestSummary:
+def ingest_one(database_url: str, path: Path) -> IngestSummary | FeedSummary:
     """Validate one file by the lead schema (LEADSCORE_SCHEMA) and write it in one transaction."""
     engine = make_engine(database_url, load_settings().lead_schema())
     try:
@@ -37,7 +39,15 @@ def ingest_flow(paths: list[str]) -> list[IngestSummary]:
         summary = ingest_one(settings.resolved_database_url(), Path(path))
         print(summary.line())
         summaries.append(summary)
+    evaluate_if_labels_recorded(settings, summaries)
     return summaries
+
+
+def evaluate_if_labels_recorded(settings: Settings, summaries: list) -> None:
+    """Outcomes came back: judge every model version on them again (python -m flows.evaluate's work)."""
+    if any(s.labels_recorded and not s.already_ingested for s in summaries):
+        for line in compute_live_performance(settings).lines():
+            print(line)
 
 
 @flow(name="ingest-landing", log_prints=True)
@@ -58,6 +68,7 @@ def ingest_landing_flow(folder: str | None = None) -> list[IngestSummary]:
             reason = str(error) if isinstance(error, BadInputError) else f"{type(error).__name__}: {error}"
             print(f"refused {path.name}: {reason}")
             file_away(path, "refused", reason)
+    evaluate_if_labels_recorded(settings, summaries)
     return summaries
 
 
@@ -73,7 +84,8 @@ def _check_inputs(paths: list[str]) -> None:
     settings = load_settings()
     schema = settings.lead_schema()
     for path in paths:
-        check_raw_csv(Path(path), schema)
+        if not is_outcome_feed(Path(path), schema):
+            check_raw_csv(Path(path), schema)
     _check_database(settings)
 
 

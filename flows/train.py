@@ -23,7 +23,14 @@ from core.registry import (
     register_candidate,
 )
 from core.store import make_engine
-from core.training import TrainingOutcome, check_enough_labels, compare_with_champion, load_labelled_leads
+from core.training import (
+    NewestOutcomes,
+    TrainingOutcome,
+    check_enough_labels,
+    compare_with_champion,
+    load_labelled_leads,
+    load_newest_outcomes,
+)
 from flows.cli import retry_unless_bad_input, run_command
 
 
@@ -50,10 +57,20 @@ def champion_baseline(settings: Settings) -> ChampionBaseline | None:
     return load_champion_baseline(settings)
 
 
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
+def newest_outcomes(settings: Settings, baseline: ChampionBaseline | None) -> NewestOutcomes | None:
+    """The leads labelled after the champion was trained, and the champion as it scores, to judge it on them."""
+    engine = make_engine(settings.resolved_database_url(), settings.lead_schema())
+    try:
+        return load_newest_outcomes(engine, settings, baseline)
+    finally:
+        engine.dispose()
+
+
 @task(cache_policy=NO_CACHE)
-def decide(candidate: Candidate, baseline: ChampionBaseline | None) -> Decision:
-    """Mission bars, then not worse than the champion on the same unseen holdout leads."""
-    return compare_with_champion(candidate, baseline)
+def decide(candidate: Candidate, baseline: ChampionBaseline | None, newest: NewestOutcomes | None) -> Decision:
+    """Mission bars, then not worse than the champion on the newest labelled leads neither learned from."""
+    return compare_with_champion(candidate, baseline, newest)
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
@@ -89,7 +106,8 @@ def train_flow(feature_set: str = "full") -> TrainingOutcome:
     settings = load_settings()
     reconcile(settings)
     candidate = train(load_labelled(settings), ModelConfig(feature_set=feature_set), settings.lead_schema())
-    decision = decide(candidate, champion_baseline(settings))
+    baseline = champion_baseline(settings)
+    decision = decide(candidate, baseline, newest_outcomes(settings, baseline))
     registered = register(settings, candidate, decision, flow_run.get_id())
     record(settings, registered, candidate, decision)
     outcome = TrainingOutcome(registered.version, registered.run_id, candidate.metrics, candidate.window, decision,
