@@ -96,6 +96,7 @@ def plan_run(engine: Engine, model, model_version: str, partitions: int, spill_r
     """Check the model fits the database and learn the run's reason table from the single-process sample."""
     if partitions < 1:
         raise BadInputError(f"a run needs at least one partition, not {partitions}")
+    started = time.perf_counter()
     check_model_fits_database(engine, model)
     now = now or datetime.now()
     scorer = ChunkScorer(model, model_version, now)
@@ -105,8 +106,7 @@ def plan_run(engine: Engine, model, model_version: str, partitions: int, spill_r
     table = scorer.learn_reason_table(first) if first is not None else None
     folder = Path(spill_root).resolve() / f"run-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
-    return PartitionPlan(model_version, partitions, folder, now, rescore_all, chunk_rows, table, last_run,
-                         time.perf_counter())
+    return PartitionPlan(model_version, partitions, folder, now, rescore_all, chunk_rows, table, last_run, started)
 
 
 def _closing(chunks: Iterator) -> Iterator:

@@ -168,3 +168,39 @@ def test_partition_whose_worker_keeps_dying_fails_the_run_with_nothing_visible(p
     assert failed["status"].tolist() == ["failed"] and failed["leads_scored"].tolist() == [0]
     rerun = _run_on_dask(cluster, settings, dev_model)
     assert rerun.leads_scored == INFERENCE_LEADS == _scores(nightly)["lead_id"].nunique()
+
+
+def test_settings_choose_the_task_runner(tmp_path, monkeypatch):
+    from flows.score import dask_task_runner, score_flow, scoring_flow
+
+    monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path))
+    assert not Settings().scores_on_dask() and scoring_flow(Settings()) is score_flow
+    monkeypatch.setenv("LEADSCORE_DASK_WORKERS", "2")
+    local = dask_task_runner(Settings())
+    assert Settings().scores_on_dask() and local.address is None and local.cluster_kwargs["n_workers"] == 2
+    monkeypatch.setenv("LEADSCORE_DASK_ADDRESS", "tcp://scheduler:8786")
+    assert dask_task_runner(Settings()).address == "tcp://scheduler:8786"
+    assert type(scoring_flow(Settings()).task_runner).__name__ == "DaskTaskRunner"
+
+
+def test_score_flow_with_local_dask_workers_scores_the_nightly_file(prefect_harness, settings, monkeypatch):
+    """The operator's path: LEADSCORE_DASK_WORKERS=2, champion from MLflow, then the drift report of the run."""
+    from flows.ingest import ingest_flow
+    from flows.score import scoring_flow
+    from flows.train import train_flow
+
+    ingest_flow([str(SHARED_DATA / "leads_labelled_dev.csv")])
+    assert train_flow().decision.promote
+    engine = store.make_engine(settings.resolved_database_url())
+    with engine.begin() as conn:  # the nightly file scores only its own leads in this test
+        conn.exec_driver_sql("DELETE FROM leads")
+    ingest_flow([str(SHARED_DATA / "leadscoring_inference.csv")])
+    monkeypatch.setenv("LEADSCORE_DASK_WORKERS", "2")
+
+    run = scoring_flow(Settings())()
+
+    scores = _scores(engine)
+    assert run.leads_scored == len(scores) == scores["lead_id"].nunique() == INFERENCE_LEADS
+    assert sorted(scores["rank"]) == list(range(1, INFERENCE_LEADS + 1))
+    assert store.read_frame(engine, "SELECT run_id FROM drift_reports")["run_id"].tolist() == [run.run_id]
+    engine.dispose()
