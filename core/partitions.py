@@ -101,8 +101,9 @@ def plan_run(engine: Engine, model, model_version: str, partitions: int, spill_r
     now = now or datetime.now()
     scorer = ChunkScorer(model, model_version, now)
     with engine.connect() as conn:
-        first = next(_closing(read_unscored(conn, model.schema, model_version, rescore_all, chunk_rows)), None)
         last_run = _last_finished_run(conn)
+        first = next(_closing(read_unscored(conn, model.schema, model_version, rescore_all, chunk_rows)), None)
+        conn.invalidate()  # a Postgres COPY left unread keeps its connection busy: never give it back to the pool
     table = scorer.learn_reason_table(first) if first is not None else None
     folder = Path(spill_root).resolve() / f"run-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
