@@ -64,7 +64,7 @@ def score_on_dask(url: str, model, rows: int, workers: int, home: Path) -> float
 
     settings = Settings(home=home, database_url=url)
     started = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with cluster.get_client() as client:
             client.run(_warm_worker)
         start_s = time.perf_counter() - started

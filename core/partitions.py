@@ -33,7 +33,6 @@ from core.scoring import (
     ScoringRun,
     check_model_fits_database,
     created_column,
-    read_unscored,
     record_failed_run,
     unscored_leads_sql,
     write_spilled_run,
@@ -102,22 +101,19 @@ def plan_run(engine: Engine, model, model_version: str, partitions: int, spill_r
     scorer = ChunkScorer(model, model_version, now)
     with engine.connect() as conn:
         last_run = _last_finished_run(conn)
-        first = next(_closing(read_unscored(conn, model.schema, model_version, rescore_all, chunk_rows)), None)
-        conn.invalidate()  # a Postgres COPY left unread keeps its connection busy: never give it back to the pool
+        first = _first_chunk(conn, model.schema, model_version, rescore_all, chunk_rows)
     table = scorer.learn_reason_table(first) if first is not None else None
     folder = Path(spill_root).resolve() / f"run-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
     return PartitionPlan(model_version, partitions, folder, now, rescore_all, chunk_rows, table, last_run, started)
 
 
-def _closing(chunks: Iterator) -> Iterator:
-    """The first chunk of a stream, then the stream closed (its cursor released)."""
-    try:
-        yield next(chunks)
-    except StopIteration:
-        return
-    finally:
-        chunks.close()
+def _first_chunk(conn: Connection, schema, version: str, rescore_all: bool, chunk_rows: int):
+    """The first chunk_rows leads of the scoring query, read to the end (a Postgres COPY left unread would
+    keep its connection busy)."""
+    sql = f"SELECT * FROM ({unscored_leads_sql(schema, rescore_all)}) u LIMIT {int(chunk_rows)}"
+    chunks = read_lead_chunks(conn, sql, {"version": version}, chunk_rows, schema, [created_column(schema)])
+    return next(iter(list(chunks)), None)
 
 
 def _last_finished_run(conn: Connection) -> int:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Engine, insert, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -87,7 +89,7 @@ class ChunkScorer:
         the database happened to order them."""
         if len(matrix) <= REASON_SAMPLE_ROWS:
             return None
-        in_id_order = matrix.iloc[np.argsort(lead_ids, kind="stable")].reset_index(drop=True)
+        in_id_order = matrix.iloc[pc.sort_indices(pa.array(lead_ids, pa.string())).to_numpy()].reset_index(drop=True)
         sample = in_id_order.sample(n=REASON_SAMPLE_ROWS, random_state=0)
         return learn_reason_table(self.model.booster, sample, list(self.model.categorical_features))
 

@@ -166,7 +166,7 @@ def dask_task_runner(settings: Settings):
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
-                                          "processes": True, "dashboard_address": None})
+                                          "processes": True, "dashboard_address": ":0"})
 
 
 def scoring_flow(settings: Settings) -> Flow:

@@ -38,7 +38,7 @@ COMPARED = ["lead_id", "score", "grade", "rank", "predicted", "reasons_positive"
 def cluster():
     """Two worker processes; a task whose worker dies twice fails the run (allowed-failures = 1)."""
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
-            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
         yield local
 
 
