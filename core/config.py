@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     retrain_min_live_outcomes: int = 200  # LEADSCORE_RETRAIN_MIN_LIVE_OUTCOMES: live figures trusted from this many
     retrain_drift_runs: int = 3  # LEADSCORE_RETRAIN_DRIFT_RUNS: drift flagged on this many consecutive runs
     retrain_new_outcomes: int = 5_000  # LEADSCORE_RETRAIN_NEW_OUTCOMES: outcomes recorded since the champion's training
+    dask_address: str | None = None  # LEADSCORE_DASK_ADDRESS=tcp://host:8786: score partitions on that Dask cluster
+    dask_workers: int = 0  # LEADSCORE_DASK_WORKERS=N: on a local Dask cluster of N workers; 0 (and no address) = one process
+    spill_dir: Path | None = None  # LEADSCORE_SPILL_DIR: partition files; a folder every Dask worker shares
     schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("LEADSCORE_SCHEMA"))  # LEADSCORE_SCHEMA: the lead schema file; None = the built-in CodePro schema
 
     def lead_schema(self) -> LeadSchema:
@@ -45,6 +48,14 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def scores_on_dask(self) -> bool:
+        """Scoring splits into partitions on Dask when a cluster address or a local worker count is set."""
+        return bool(self.dask_address) or self.dask_workers > 0
+
+    def resolved_spill_dir(self) -> Path:
+        """Where scored partitions are spilled: LEADSCORE_SPILL_DIR, else home/spill."""
+        return (self.spill_dir or self.home / "spill").resolve()
 
     def artifact_root(self) -> str:
         """Where a local MLflow store keeps artifacts."""

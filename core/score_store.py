@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 from sqlalchemy import text
@@ -157,22 +158,26 @@ class ScoreSpill:
         return sum(len(s) for s in self._scores)
 
     def ranked_batches(self, run_id: int) -> Iterator[pa.RecordBatch]:
-        """The spilled rows with their run id and rank (1 = best score), chunk by chunk."""
+        """The spilled rows with their run id and rank (1 = best score, ties by lead id), chunk by chunk."""
         self._writer.close()
-        ranks = _ranks(np.concatenate(self._scores)) if self._scores else np.empty(0, "int32")
-        offset = 0
-        with pa.OSFile(str(self.path)) as source:
+        with pa.memory_map(str(self.path)) as source:
             reader = pa_ipc.open_file(source)
+            table = reader.read_all()  # memory-mapped: the columns are not copied
+            ranks = global_ranks(table.column("score"), table.column("lead_id"))
+            offset = 0
             for index in range(reader.num_record_batches):
                 batch = reader.get_batch(index)
                 yield _with_rank(batch, self.layout, run_id, ranks[offset:offset + batch.num_rows])
                 offset += batch.num_rows
 
 
-def _ranks(scores: np.ndarray) -> np.ndarray:
-    order = np.argsort(-scores, kind="stable")
-    ranks = np.empty(len(scores), dtype="int32")
-    ranks[order] = np.arange(1, len(scores) + 1, dtype="int32")
+def global_ranks(scores: pa.ChunkedArray, lead_ids: pa.ChunkedArray) -> np.ndarray:
+    """Rank 1 = best score; equal scores (frequent) ordered by lead id, so ranks never depend on read order
+    or on how a run was split into partitions."""
+    order = pc.sort_indices(pa.table({"score": scores, "lead_id": lead_ids}),
+                            sort_keys=[("score", "descending"), ("lead_id", "ascending")]).to_numpy()
+    ranks = np.empty(len(order), dtype="int32")
+    ranks[order] = np.arange(1, len(order) + 1, dtype="int32")
     return ranks
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Engine, insert, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +29,7 @@ from core import store
 from core.errors import BadInputError
 from core.features import feature_values, input_select_items
 from core.lead_schema import LeadSchema
-from core.reasons import ReasonTable, lead_contributions, learn_reason_table, reason_sentences
+from core.reasons import ReasonTable, exact_contributions, learn_reason_table, reason_sentences
 from core.score_store import ScoreSpill, read_lead_chunks, retire_previous_scores, score_arrow_schema, write_run
 
 LEAD_ID = store.LEAD_ID
@@ -61,25 +63,42 @@ class ScoringRun:
 class ChunkScorer:
     """Scores chunks of leads with one model; learns the reason table on the first large chunk."""
 
-    def __init__(self, model, model_version: str, now: datetime) -> None:
+    def __init__(self, model, model_version: str, now: datetime, reason_table: ReasonTable | None = None,
+                 learn_reasons: bool = True) -> None:
         self.model, self.model_version, self.now = model, model_version, now
         self.schema: LeadSchema = model.schema
         self.layout = score_arrow_schema(self.schema)
         self.by_key = {f.key: f for f in self.schema.features}
-        self.reason_table: ReasonTable | None = None
+        self.reason_table = reason_table  # given: learned once for a run split into partitions
+        self.learn_reasons = learn_reasons and reason_table is None
 
     def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Output rows of a chunk (run id and rank are filled when the run is written)."""
         matrix = self.model.features(chunk)
         scores = np.asarray(self.model.predict_features(matrix, threads=PREDICT_THREADS), dtype="float64")
-        positive, negative = reason_sentences(self._contributions(matrix), self.model.readable(matrix), self.by_key)
+        contributions = self._contributions(matrix, chunk[LEAD_ID].to_numpy())
+        positive, negative = reason_sentences(contributions, self.model.readable(matrix), self.by_key)
         return self._output_rows(chunk, matrix, scores, positive, negative)
 
-    def _contributions(self, matrix: pd.DataFrame) -> np.ndarray:
-        if self.reason_table is None and len(matrix) > REASON_SAMPLE_ROWS:
-            sample = matrix.sample(n=REASON_SAMPLE_ROWS, random_state=0)
-            self.reason_table = learn_reason_table(self.model.booster, sample, list(self.model.categorical_features))
-        return lead_contributions(self.model.booster, self.reason_table, matrix)
+    def learn_reason_table(self, chunk: pd.DataFrame) -> ReasonTable | None:
+        """The run's reason table, from a sample of its first chunk (None for a run too small to sample)."""
+        return self._learned_from(self.model.features(chunk), chunk[LEAD_ID].to_numpy())
+
+    def _learned_from(self, matrix: pd.DataFrame, lead_ids: np.ndarray) -> ReasonTable | None:
+        """The sample is drawn from the chunk in lead-id order: the same leads give the same table, however
+        the database happened to order them."""
+        if len(matrix) <= REASON_SAMPLE_ROWS:
+            return None
+        in_id_order = matrix.iloc[pc.sort_indices(pa.array(lead_ids, pa.string())).to_numpy()].reset_index(drop=True)
+        sample = in_id_order.sample(n=REASON_SAMPLE_ROWS, random_state=0)
+        return learn_reason_table(self.model.booster, sample, list(self.model.categorical_features))
+
+    def _contributions(self, matrix: pd.DataFrame, lead_ids: np.ndarray) -> np.ndarray:
+        if self.learn_reasons and self.reason_table is None:
+            self.reason_table = self._learned_from(matrix, lead_ids)
+        if self.reason_table is None:  # a run of at most REASON_SAMPLE_ROWS leads: exact reasons
+            return exact_contributions(self.model.booster, matrix)
+        return self.reason_table.contributions(matrix)  # every chunk of a run reads the same table
 
     def _output_rows(self, chunk: pd.DataFrame, matrix: pd.DataFrame, scores: np.ndarray, positive: list[str],
                      negative: list[str]) -> pd.DataFrame:
@@ -145,7 +164,7 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
             duration = time.perf_counter() - started
             _close_run(conn, run_id, scored, duration)
     except Exception as error:
-        _record_failed_run(engine, model_name, model_version, now, time.perf_counter() - started, error)
+        record_failed_run(engine, model_name, model_version, now, time.perf_counter() - started, error)
         raise
     return ScoringRun(run_id, model_version, scored, duration)
 
@@ -166,11 +185,36 @@ def _score_and_write(conn: Connection, scorer: ChunkScorer, run_id: int, version
             spill.append(scorer.score(chunk))
             if after_chunk is not None:
                 after_chunk(index)
-        if spill.rows:
-            write_run(conn, run_id, spill)
-        if spill.rescored:
-            retire_previous_scores(conn, run_id)
+        write_spill(conn, run_id, spill)
         return spill.rows
+
+
+def write_spill(conn: Connection, run_id: int, spill) -> None:
+    """A run's spilled rows (a ScoreSpill, or any object with its rows / rescored / layout / ranked_batches)."""
+    if spill.rows:
+        write_run(conn, run_id, spill)
+    if spill.rescored:
+        retire_previous_scores(conn, run_id)
+
+
+def write_spilled_run(engine: Engine, spill, model_name: str, model_version: str, now: datetime, started: float,
+                      check: Callable[[Connection], None] | None = None) -> ScoringRun:
+    """A run scored elsewhere (e.g. partitions on Dask workers) becomes visible in one transaction, or not at all;
+    `check` runs under the run lock and may refuse."""
+    _ensure_lock_row(engine)
+    try:
+        with engine.begin() as conn:
+            _take_run_lock(conn, now)
+            if check is not None:
+                check(conn)
+            run_id = _open_run(conn, model_name, model_version, now)
+            write_spill(conn, run_id, spill)
+            duration = time.perf_counter() - started
+            _close_run(conn, run_id, spill.rows, duration)
+    except Exception as error:
+        record_failed_run(engine, model_name, model_version, now, time.perf_counter() - started, error)
+        raise
+    return ScoringRun(run_id, model_version, spill.rows, duration)
 
 
 def _ensure_lock_row(engine: Engine) -> None:
@@ -199,7 +243,7 @@ def _close_run(conn: Connection, run_id: int, scored: int, duration: float) -> N
         status="succeeded", leads_scored=scored, duration_s=duration, finished_at=datetime.now()))
 
 
-def _record_failed_run(engine: Engine, model_name: str, model_version: str, now: datetime,
+def record_failed_run(engine: Engine, model_name: str, model_version: str, now: datetime,
                        duration: float, error: BaseException) -> None:
     """A visible trace of the failure for pipeline health; it carries no scores."""
     message = "".join(traceback.format_exception_only(type(error), error)).strip()[:2000]
