@@ -33,7 +33,7 @@ install_or_tell() {
 }
 
 has_python_venv() { "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; }
-has_libgomp() { ldconfig -p 2>/dev/null | grep -q 'libgomp\.so\.1 '; }
+has_libgomp() { ldconfig -p 2>/dev/null | grep 'libgomp\.so\.1 ' >/dev/null; }  # not grep -q: under pipefail an early exit would fail ldconfig with SIGPIPE
 has_browser() { [ -x "$CHROMIUM_SHELL" ]; }
 
 ensure_python_venv() {

@@ -52,7 +52,7 @@ class PageCase:
 
 PAGES = (
     PageCase("leads", "", "Leads to call", 1),
-    PageCase("channels", "channels", "Channels", 6),
+    PageCase("channels", "channels", "Channels", 7),
     PageCase("model", "model", "Model", 6),
     PageCase("drift", "drift", "Drift", 3),
     PageCase("pipeline", "pipeline", "Pipeline health", 3),
