@@ -5,7 +5,7 @@ import threading
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from core import store
 from core.ingest import ingest_file
@@ -153,6 +153,7 @@ def test_rolled_back_champion_becomes_current_again(nightly, dev_model, course_m
 def test_current_scores_and_history_agree_after_several_runs(nightly, dev_model, course_model):
     """New leads, a rescore of all, a champion change, a run with nothing to do: the history only grows, and
     current_scores always holds each lead's row of its latest run, previous_score being the score it replaced."""
+    shape = _current_shape(nightly)
     first = score_leads(nightly, dev_model, "m", "1")
     _assert_current_agrees_with_history(nightly)
     new_leads = ingest_file(nightly, SHARED_DATA / "leadscoring_test.csv").loaded
@@ -179,3 +180,11 @@ def test_current_scores_and_history_agree_after_several_runs(nightly, dev_model,
     current = _current(nightly)
     assert len(current) == everyone and (current["model_version"] == "2").all()
     _assert_current_agrees_with_history(nightly)
+    assert _current_shape(nightly) == shape  # a rebuilt current_scores keeps its key and indexes, by name
+
+
+def _current_shape(engine: Engine) -> tuple:
+    inspector = inspect(engine)
+    indexes = sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes("current_scores"))
+    key = inspector.get_pk_constraint("current_scores")
+    return indexes, key["constrained_columns"], key.get("name") if engine.dialect.name == "postgresql" else None
