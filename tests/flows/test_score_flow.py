@@ -11,12 +11,10 @@ from core.config import Settings
 from flows.ingest import ingest_flow
 from flows.score import score_flow
 from flows.train import train_flow
-from tests.model.conftest import bridge_ingest_to_schema_tables
 from tests.model.crm import CRM_SCHEMA_FILE, crm_leads, crm_schema, names_codepro, store_crm_leads
 from tests.paths import PROJECT_ROOT, SHARED_DATA
 
 INFERENCE_LEADS = 24_983
-bridge_ingest_to_schema_tables()
 
 
 def _score_command(**env: str) -> subprocess.CompletedProcess:

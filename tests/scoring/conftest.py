@@ -7,10 +7,7 @@ import pytest
 
 from core.model import LeadModel, ModelConfig, train_candidate
 from core.schema import validate_file
-from tests.model.conftest import bridge_ingest_to_schema_tables
 from tests.paths import SHARED_DATA
-
-bridge_ingest_to_schema_tables()
 
 
 def real_leads(name: str) -> pd.DataFrame:
