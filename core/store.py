@@ -261,14 +261,18 @@ def _scores_table(meta: MetaData, schema: LeadSchema) -> Table:
     )
 
 
+def current_score_columns(schema: LeadSchema) -> list[Column]:
+    """current_scores' columns (fresh objects): the lead is the key, its latest run one column."""
+    return [Column(LEAD_ID, String(64), primary_key=True), Column("run_id", Integer, nullable=False),
+            *score_columns(schema)]
+
+
 def _current_scores_table(meta: MetaData, schema: LeadSchema) -> Table:
     """Each lead's latest score, one row per lead, replaced by the run that scores the lead again: what the
     lead list and the channel pages read, with the indexes their sorts and filters walk."""
     return Table(
         "current_scores", meta,
-        Column(LEAD_ID, String(64), primary_key=True),
-        Column("run_id", Integer, nullable=False),
-        *score_columns(schema),
+        *current_score_columns(schema),
         Index("ix_current_scores_score", "score"),
         Index("ix_current_scores_created", "created_date"),
         # the dashboard's grade filter: each grade's leads in score order, and per-grade counts from the index alone
