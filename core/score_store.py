@@ -1,10 +1,13 @@
-"""Moving a scoring run's rows: stream leads out, spill scored chunks to disk, write the run in bulk.
+"""Moving a scoring run's rows: stream leads out, spill scored chunks to disk, write the run in bulk, once.
 
 Reading uses Postgres `COPY (query) TO STDOUT` parsed by Arrow (several times faster than fetching
 rows); scored chunks are spilled to an Arrow file so memory stays flat while the run's ranks are
-computed from the scores alone; the run is then written with one COPY into a bare table that becomes
-the run's partition of `lead_scores` (its indexes are built in bulk on attach). SQLite, the embedded
-default, takes the same rows through batched inserts.
+computed from the scores alone. `write_run(conn, run_id, spill)` then writes the run in the caller's
+transaction: its rows are appended to the history `lead_scores` (Postgres: one COPY into a bare table that
+becomes the run's partition, its key built in bulk on attach; SQLite: batched inserts), and the same rows
+become their leads' rows in `current_scores` (one row per lead), copied inside the database: an upsert /
+INSERT OR REPLACE when the run touches a small share of the leads, else the table is rebuilt beside the old
+one with its indexes built in bulk, and swapped in under the same names. No old row is ever updated.
 """
 
 from __future__ import annotations

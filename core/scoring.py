@@ -1,7 +1,8 @@
 """Nightly scoring: unscored leads -> features -> probability, grade, rank, reasons -> one atomic run.
 
 A run is one database transaction: leads stream in chunks (memory stays flat), scored chunks are
-spilled to disk, then the run is written in bulk with its ranks, all or nothing. The first statement
+spilled to disk, then the run is written in bulk with its ranks, all or nothing: appended to the history
+(`lead_scores`) and made its leads' current scores (`current_scores`, where previous scores come from). The first statement
 of the transaction takes the `run_lock` row, so two runs never score at once (Postgres row lock,
 SQLite write lock); the second one waits, then finds nothing left to score.
 """
