@@ -188,3 +188,29 @@ def _current_shape(engine: Engine) -> tuple:
     indexes = sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes("current_scores"))
     key = inspector.get_pk_constraint("current_scores")
     return indexes, key["constrained_columns"], key.get("name") if engine.dialect.name == "postgresql" else None
+
+
+def test_crash_while_writing_leaves_history_and_current_unchanged(nightly, dev_model, monkeypatch):
+    """A failure after the run's history rows are written, before its current scores are: both tables stay as
+    they were (one transaction), and the rerun completes."""
+    from core import score_store
+
+    first = score_leads(nightly, dev_model, "m", "1")
+    history, current = _scores(nightly), _current(nightly)
+
+    def crash(conn) -> int:
+        raise RuntimeError("killed while writing (injected)")
+
+    monkeypatch.setattr(score_store, "_stored_current_rows", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        score_leads(nightly, dev_model, "m", "1", rescore_all=True)
+    monkeypatch.undo()
+    def ordered(frame):
+        return frame.sort_values(["lead_id", "run_id"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(ordered(_scores(nightly)), ordered(history))
+    pd.testing.assert_frame_equal(ordered(_current(nightly)), ordered(current))
+    again = score_leads(nightly, dev_model, "m", "1", rescore_all=True)
+    assert again.leads_scored == INFERENCE_LEADS and again.run_id > first.run_id + 1
+    assert len(_scores(nightly)) == 2 * INFERENCE_LEADS
+    _assert_current_agrees_with_history(nightly)
