@@ -96,7 +96,7 @@ def scores_of_run(leads: pd.DataFrame, run_id: int, score: np.ndarray, previous:
         run_id=run_id, model_version=str(run_id), score=score, grade=grade, rank=rank.astype(np.int32),
         predicted=(score >= 0.45).astype(np.int16), previous_score=previous if previous is not None else np.nan,
         trend=trend, reasons_positive=_reason_lists(rng, POSITIVE, n), reasons_negative=_reason_lists(rng, NEGATIVE, n),
-        is_current=run_id == 2, scored_at=scored_at,
+        scored_at=scored_at,
     )
 
 
@@ -120,7 +120,9 @@ def fill(engine: Engine, schema, rows: int) -> None:
         store.bulk_insert(conn, tables.leads.name, _lead_rows(schema, leads, score, rng))
         store.bulk_insert(conn, tables.lead_scores.name, scores_of_run(
             leads.iloc[:old_rows], 1, old_score, None, np.datetime64(NOW - timedelta(days=30)), rng))
-        store.bulk_insert(conn, tables.lead_scores.name, scores_of_run(leads, 2, score, previous, tonight, rng))
+        current = scores_of_run(leads, 2, score, previous, tonight, rng)
+        store.bulk_insert(conn, tables.lead_scores.name, current)
+        store.bulk_insert(conn, tables.current_scores.name, current)  # tonight's run: every lead's latest score
 
 
 def _run_partitions(conn, run_ids: tuple[int, ...]) -> None:
@@ -235,7 +237,7 @@ def print_plan(engine: Engine, filters, sort: str) -> None:
     from dashboard import queries
 
     where, values = queries._where_current(filters)
-    sql = f"EXPLAIN SELECT lead_id FROM lead_scores WHERE {where} ORDER BY {queries.SORTS[sort]} LIMIT 50"
+    sql = f"EXPLAIN SELECT lead_id FROM current_scores WHERE {where} ORDER BY {queries.SORTS[sort]} LIMIT 50"
     with engine.connect() as conn:
         for line in conn.execute(queries._bind(sql, values), values):
             print("      " + line[0])

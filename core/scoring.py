@@ -1,7 +1,8 @@
 """Nightly scoring: unscored leads -> features -> probability, grade, rank, reasons -> one atomic run.
 
 A run is one database transaction: leads stream in chunks (memory stays flat), scored chunks are
-spilled to disk, then the run is written in bulk with its ranks, all or nothing. The first statement
+spilled to disk, then the run is written in bulk with its ranks, all or nothing: appended to the history
+(`lead_scores`) and made its leads' current scores (`current_scores`, where previous scores come from). The first statement
 of the transaction takes the `run_lock` row, so two runs never score at once (Postgres row lock,
 SQLite write lock); the second one waits, then finds nothing left to score.
 """
@@ -30,7 +31,7 @@ from core.errors import BadInputError
 from core.features import feature_values, input_select_items
 from core.lead_schema import LeadSchema
 from core.reasons import ReasonTable, exact_contributions, learn_reason_table, reason_sentences
-from core.score_store import ScoreSpill, read_lead_chunks, retire_previous_scores, score_arrow_schema, write_run
+from core.score_store import ScoreSpill, read_lead_chunks, score_arrow_schema, write_run
 
 LEAD_ID = store.LEAD_ID
 INGESTED_AT = "_ingested_at"  # the ingest batch's start: a lead's time when the schema has no created column
@@ -109,7 +110,7 @@ class ChunkScorer:
             "predicted": np.asarray(self.model.predicted(scores), dtype="int16"),
             "previous_score": previous, "trend": score_trend(scores, previous),
             "reasons_positive": positive, "reasons_negative": negative,
-            "is_current": True, "created_date": chunk[created_column(self.schema)].to_numpy(),
+            "created_date": chunk[created_column(self.schema)].to_numpy(),
         })
         for feature in self.schema.score_copy_features():  # the lead list's and channel pages' columns
             reuse = feature.numeric and feature.key in matrix.columns  # the same numbers the model read
@@ -134,7 +135,7 @@ def unscored_leads_sql(schema: LeadSchema, rescore_all: bool) -> str:
     """Leads whose current score is not from this model version (or every lead), with their current score."""
     extra, source = _lead_sources(schema)
     sql = (f"SELECT l.{LEAD_ID}, {', '.join(input_select_items(schema))}{extra}, p.score AS previous_score "
-           f"FROM {source} LEFT JOIN lead_scores p ON p.lead_id = l.lead_id AND p.is_current")
+           f"FROM {source} LEFT JOIN current_scores p ON p.lead_id = l.lead_id")
     if not rescore_all:  # never scored, or the current score is another model's (a new or rolled-back champion)
         sql += " WHERE p.lead_id IS NULL OR p.model_version <> :version"
     return sql
@@ -143,7 +144,8 @@ def unscored_leads_sql(schema: LeadSchema, rescore_all: bool) -> str:
 def read_unscored(conn: Connection, schema: LeadSchema, version: str, rescore_all: bool,
                   chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Stream the leads to score in chunks of chunk_rows."""
-    yield from read_lead_chunks(conn, unscored_leads_sql(schema, rescore_all), {"version": version}, chunk_rows,
+    params = {} if rescore_all else {"version": version}  # Postgres binds the values into COPY's text
+    yield from read_lead_chunks(conn, unscored_leads_sql(schema, rescore_all), params, chunk_rows,
                                 schema, [created_column(schema)])
 
 
@@ -190,11 +192,10 @@ def _score_and_write(conn: Connection, scorer: ChunkScorer, run_id: int, version
 
 
 def write_spill(conn: Connection, run_id: int, spill) -> None:
-    """A run's spilled rows (a ScoreSpill, or any object with its rows / rescored / layout / ranked_batches)."""
+    """A run's spilled rows (a ScoreSpill, or any object with its rows / layout / ranked_batches): appended to the
+    history and replacing each lead's current score, in the caller's transaction."""
     if spill.rows:
         write_run(conn, run_id, spill)
-    if spill.rescored:
-        retire_previous_scores(conn, run_id)
 
 
 def write_spilled_run(engine: Engine, spill, model_name: str, model_version: str, now: datetime, started: float,

@@ -193,7 +193,8 @@ class SchemaTables:
 
     metadata: MetaData
     leads: Table
-    lead_scores: Table
+    lead_scores: Table  # history: every run's scores
+    current_scores: Table  # each lead's latest score
     lead_labels_stage: Table  # the narrow staging table an ingest uses to find stored leads and late labels
 
 
@@ -225,18 +226,14 @@ def _build_schema_tables(schema: LeadSchema) -> SchemaTables:
         *([Index("ix_leads_created_date", schema.raw(schema.created_column).db_name)] if schema.created_column else []),
     )
     stage = Table("lead_labels_stage", MetaData(), Column(LEAD_ID, String(64)), Column(label, SmallInteger))
-    return SchemaTables(meta, leads_table, _scores_table(meta, schema), stage)
+    return SchemaTables(meta, leads_table, _scores_table(meta, schema), _current_scores_table(meta, schema), stage)
 
 
-def _scores_table(meta: MetaData, schema: LeadSchema) -> Table:
-    """On Postgres each scoring run is its own partition: the run is COPY'd into a bare table whose indexes
-    are then built in bulk when it is attached (an incremental index insert per row is ~5x slower).
+def score_columns(schema: LeadSchema) -> list[Column]:
+    """The columns a score row has, in history and in the current table alike (fresh objects per table).
     `created_date` is the lead's creation time, or its ingest time when the schema declares none."""
     copied = [Column(f.key, Float if f.numeric else Text) for f in schema.score_copy_features()]
-    return Table(
-        "lead_scores", meta,
-        Column(LEAD_ID, String(64), primary_key=True),  # the key also serves lookups by lead
-        Column("run_id", Integer, primary_key=True),
+    return [
         Column("model_version", Text, nullable=False),
         Column("score", Float, nullable=False),
         Column("grade", String(1), nullable=False),
@@ -246,18 +243,40 @@ def _scores_table(meta: MetaData, schema: LeadSchema) -> Table:
         Column("trend", String(10)),
         Column("reasons_positive", Text),  # JSON array of sentences, strongest first
         Column("reasons_negative", Text),  # JSON array of sentences, strongest first
-        Column("is_current", Boolean, nullable=False),  # the lead's latest score
         Column("created_date", DateTime, nullable=False),
         *copied,  # the schema's channels and list columns, so the rep's list is one indexed table
         Column("scored_at", DateTime, nullable=False),
-        Index("ix_lead_scores_current_score", "score", postgresql_where=text("is_current"),
-              sqlite_where=text("is_current")),
-        Index("ix_lead_scores_current_created", "created_date", postgresql_where=text("is_current"),
-              sqlite_where=text("is_current")),
-        # the dashboard's grade filter: each grade's leads in score order, and per-grade counts from the index alone
-        Index("ix_lead_scores_current_grade_score", "grade", "score", postgresql_where=text("is_current"),
-              sqlite_where=text("is_current")),
+    ]
+
+
+def _scores_table(meta: MetaData, schema: LeadSchema) -> Table:
+    """The append-only history: every score of every run, written once. On Postgres each run is its own
+    partition: the run is COPY'd into a bare table whose key index is then built in bulk when it is attached."""
+    return Table(
+        "lead_scores", meta,
+        Column(LEAD_ID, String(64), primary_key=True),  # the key also serves lookups by lead
+        Column("run_id", Integer, primary_key=True),
+        *score_columns(schema),
         postgresql_partition_by="LIST (run_id)",
+    )
+
+
+def current_score_columns(schema: LeadSchema) -> list[Column]:
+    """current_scores' columns (fresh objects): the lead is the key, its latest run one column."""
+    return [Column(LEAD_ID, String(64), primary_key=True), Column("run_id", Integer, nullable=False),
+            *score_columns(schema)]
+
+
+def _current_scores_table(meta: MetaData, schema: LeadSchema) -> Table:
+    """Each lead's latest score, one row per lead, replaced by the run that scores the lead again: what the
+    lead list and the channel pages read, with the indexes their sorts and filters walk."""
+    return Table(
+        "current_scores", meta,
+        *current_score_columns(schema),
+        Index("ix_current_scores_score", "score"),
+        Index("ix_current_scores_created", "created_date"),
+        # the dashboard's grade filter: each grade's leads in score order, and per-grade counts from the index alone
+        Index("ix_current_scores_grade_score", "grade", "score"),
     )
 
 

@@ -23,10 +23,10 @@ from dashboard.schema_view import SchemaView
 EXPORT_MAX_ROWS = 50_000
 DETAIL_HISTORY_MAX = 500
 REJECTED_ROWS_MAX = 500
-TABLES = ("leads", "ingest_batches", "rejected_leads", "scoring_runs", "lead_scores",
+TABLES = ("leads", "ingest_batches", "rejected_leads", "scoring_runs", "lead_scores", "current_scores",
           "model_versions", "drift_reports")
 
-# the fixed columns of lead_scores the list reads; the schema's channels and list columns follow them
+# the fixed columns of current_scores (each lead's latest score) the list reads; the schema's channels and list columns follow them
 LEAD_COLUMNS = ("lead_id", "run_id", "model_version", "score", "grade", "rank", "predicted", "previous_score",
                 "trend", "reasons_positive", "reasons_negative", "created_date", "scored_at")
 _IDENTIFIER = re.compile(r"^[a-z0-9_]{1,63}$")
@@ -168,7 +168,7 @@ def _dialect(conn: Connection | Engine) -> str:
 
 def _where_current(filters: LeadFilters) -> tuple[str, dict[str, object]]:
     """The WHERE clause of the current-score list and its parameters."""
-    return " AND ".join(["is_current", *filters.conditions()]), filters.bound_values()
+    return " AND ".join(filters.conditions()) or "1 = 1", filters.bound_values()
 
 
 def _bind(sql: str, values: dict[str, object]) -> TextClause:
@@ -230,7 +230,7 @@ def lead_page(conn: Connection | Engine, view: SchemaView, filters: LeadFilters,
         return _lead_page_by_grade(conn, view, filters, SORTS[sort], int(limit), int(offset))
     order = _order(conn, sort, int(offset) + int(limit), selectivity)
     where, values = _where_current(filters)
-    sql = f"SELECT {_columns(view)} FROM lead_scores WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
+    sql = f"SELECT {_columns(view)} FROM current_scores WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
     params = {**values, "limit": int(limit), "offset": int(offset)}
     return _frame(conn, _bind(sql, values), params, dates=("created_date", "scored_at"))
 
@@ -255,7 +255,7 @@ def _lead_page_by_grade(conn: Connection | Engine, view: SchemaView, filters: Le
     where, values = _where_current(replace(filters, grades=()))
     columns = _columns(view)
     branches = " UNION ALL ".join(
-        f"SELECT * FROM (SELECT {columns} FROM lead_scores WHERE {where} AND grade = :grade_{i} "
+        f"SELECT * FROM (SELECT {columns} FROM current_scores WHERE {where} AND grade = :grade_{i} "
         f"ORDER BY {order} LIMIT :window) AS grade_{i}" for i in range(len(grades)))
     sql = f"SELECT {columns} FROM ({branches}) AS merged ORDER BY {order} LIMIT :limit OFFSET :offset"
     params = {**values, **{f"grade_{i}": g for i, g in enumerate(grades)},
@@ -266,7 +266,7 @@ def _lead_page_by_grade(conn: Connection | Engine, view: SchemaView, filters: Le
 def grade_counts(conn: Connection | Engine, filters: LeadFilters) -> dict[str, int]:
     """How many current scores match the filters, per grade (one scan gives the total too)."""
     where, values = _where_current(filters)
-    sql = f"SELECT grade, COUNT(*) AS n FROM lead_scores WHERE {where} GROUP BY grade"
+    sql = f"SELECT grade, COUNT(*) AS n FROM current_scores WHERE {where} GROUP BY grade"
     frame = _frame(conn, _bind(sql, values), values)
     return {str(g): int(n) for g, n in zip(frame["grade"], frame["n"], strict=True)}
 
@@ -285,7 +285,7 @@ def filter_options(conn: Connection | Engine, view: SchemaView) -> FilterOptions
     select += [f"MIN({_quoted(k)}) AS lo_{i}, MAX({_quoted(k)}) AS hi_{i}" for i, k in enumerate(ranges)]
     select += ["MIN(created_date) AS lo, MAX(created_date) AS hi"]
     group = f" GROUP BY {', '.join(_quoted(k) for k in picks)}" if picks else ""
-    combos = _frame(conn, text(f"SELECT {', '.join(select)} FROM lead_scores WHERE is_current{group}"),
+    combos = _frame(conn, text(f"SELECT {', '.join(select)} FROM current_scores{group}"),
                     dates=("lo", "hi"))
     lo, hi = combos["lo"].min(), combos["hi"].max()
     return FilterOptions(
@@ -316,7 +316,7 @@ def lead_current(conn: Connection | Engine, view: SchemaView, lead_id: str) -> p
     (outcome__; double underscores keep these apart from the schema's own column keys)."""
     raw = ", ".join(f"l.{_quoted(db_name)} AS raw__{i}" for i, (_, db_name) in enumerate(view.raw_columns))
     sql = (f"SELECT {_columns(view, 's.')}, {raw + ', ' if raw else ''}l.{_quoted(view.label_db)} AS outcome__ "
-           "FROM lead_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id WHERE s.is_current AND s.lead_id = :lead_id")
+           "FROM current_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id WHERE s.lead_id = :lead_id")
     return _frame(conn, text(sql), {"lead_id": _text(lead_id)}, dates=("created_date", "scored_at"))
 
 
@@ -337,8 +337,8 @@ def _channel_sql(outcome: str, select: str, group: str, channel: str | None = No
     label = f"l.{_quoted(outcome)}"
     return (f"SELECT {select.format(channel=column)}, COUNT(*) AS leads, AVG(s.score) AS mean_score, "
             f"COUNT({label}) AS with_outcome, SUM(CASE WHEN {label} = 1 THEN 1 ELSE 0 END) AS completed "
-            "FROM lead_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id "
-            "WHERE s.is_current AND s.created_date >= :lo AND s.created_date < :hi "
+            "FROM current_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id "
+            "WHERE s.created_date >= :lo AND s.created_date < :hi "
             f"GROUP BY {group.format(channel=column)}")
 
 

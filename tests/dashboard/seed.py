@@ -102,12 +102,24 @@ def seed_database(engine: Engine, now: datetime | None = None, seed: int = 7,
         ensure_run_partitions(conn, [int(r) for r in seeded.runs["run_id"]])
         for table, frame in ((store.ingest_batches, seeded.batches), (store.rejected_leads, seeded.rejected),
                              (tables.leads, seeded.leads), (store.scoring_runs, seeded.runs),
-                             (tables.lead_scores, seeded.scores), (store.model_versions, seeded.models),
-                             (store.drift_reports, seeded.drift)):
+                             (store.model_versions, seeded.models), (store.drift_reports, seeded.drift)):
             unknown = set(frame.columns) - set(table.c.keys())
             assert not unknown, f"{table.name}: columns not in the schema's table: {sorted(unknown)}"
             store.bulk_insert(conn, table.name, frame)
+        write_scores(conn, tables, seeded.scores)
     return seeded
+
+
+def write_scores(conn, tables: store.SchemaTables, scores: pd.DataFrame) -> None:
+    """Score rows as a run writes them: every row into the lead_scores history, the rows flagged is_current
+    (a flag of the seed only) into current_scores, replacing the lead's earlier current score."""
+    history = scores.drop(columns=["is_current"])
+    unknown = set(history.columns) - set(tables.lead_scores.c.keys())
+    assert not unknown, f"lead_scores: columns not in the schema's table: {sorted(unknown)}"
+    store.bulk_insert(conn, tables.lead_scores.name, history)
+    current = history[scores["is_current"].to_numpy(dtype=bool)]
+    conn.execute(tables.current_scores.delete().where(tables.current_scores.c.lead_id.in_(list(current["lead_id"]))))
+    store.bulk_insert(conn, tables.current_scores.name, current[list(tables.current_scores.c.keys())])
 
 
 def ensure_run_partitions(conn, run_ids: list[int]) -> None:
@@ -475,7 +487,8 @@ def seed_live_outcomes(engine: Engine, seeded: Seeded, few: int | None = None, s
     tables = store.schema_tables(schema)
     _insert(engine, store.ingest_batches, _live_batches(seeded, leads))
     _insert(engine, tables.leads, leads)
-    _insert(engine, tables.lead_scores, scores)
+    with engine.begin() as conn:
+        write_scores(conn, tables, scores)
     _insert(engine, store.lead_outcomes, late)
     second = evaluate_live(engine, schema, now=seeded.now, with_snapshots=snapshots)
     return LiveSeeded(leads, scores, pd.concat([early, late], ignore_index=True), (first, second))

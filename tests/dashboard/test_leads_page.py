@@ -15,7 +15,7 @@ from core.lead_schema import load_schema
 from dashboard import lead_list, queries
 from dashboard.schema_view import view_of
 from tests.dashboard.reading import assert_clean, charts, metrics
-from tests.dashboard.seed import Seeded, ensure_run_partitions
+from tests.dashboard.seed import Seeded, ensure_run_partitions, write_scores
 
 
 def best_first(frame: pd.DataFrame) -> pd.DataFrame:
@@ -200,7 +200,7 @@ def test_cached_counts_refresh_when_a_new_run_lands(seeded: Seeded, seeded_engin
     with seeded_engine.begin() as conn:
         store.bulk_insert(conn, "scoring_runs", runs)
         ensure_run_partitions(conn, [4])
-        store.bulk_insert(conn, "lead_scores", new)
+        write_scores(conn, store.schema_tables(seeded.schema), new)
 
     assert metrics(open_page("leads"))["Leads matching"] == "305"
 

@@ -65,7 +65,7 @@ def test_lead_list_is_the_top_of_lead_scores_by_score(pipeline: PipelineDatabase
     at = open_page("leads")
 
     assert_clean(at)
-    current = sql(pipeline, "SELECT lead_id, score, grade FROM lead_scores WHERE is_current")
+    current = sql(pipeline, "SELECT lead_id, score, grade FROM current_scores")
     best = current.sort_values(["score", "lead_id"], ascending=[False, True]).head(50)
     table = at.dataframe[0].value
     assert list(table["Lead"]) == list(best["lead_id"])
@@ -79,10 +79,10 @@ def test_lead_list_is_the_top_of_lead_scores_by_score(pipeline: PipelineDatabase
 def test_grade_counts_equal_sql_and_the_stored_cutoffs(pipeline: PipelineDatabase, open_page) -> None:
     at = open_page("leads")
 
-    counts = sql(pipeline, "SELECT grade, COUNT(*) AS n FROM lead_scores WHERE is_current GROUP BY grade")
+    counts = sql(pipeline, "SELECT grade, COUNT(*) AS n FROM current_scores GROUP BY grade")
     by_grade = dict(zip(counts["grade"], counts["n"], strict=True))
     cutoffs = json.loads(champion(pipeline)["grade_cutoffs_json"])
-    scores = sql(pipeline, "SELECT score FROM lead_scores WHERE is_current")["score"]
+    scores = sql(pipeline, "SELECT score FROM current_scores")["score"]
     from_cutoffs = {"A": int((scores >= cutoffs["A"]).sum()),
                     "B": int(((scores >= cutoffs["B"]) & (scores < cutoffs["A"])).sum()),
                     "C": int(((scores >= cutoffs["C"]) & (scores < cutoffs["B"])).sum()),
@@ -165,8 +165,8 @@ def test_channels_headline_equals_sql(pipeline: PipelineDatabase, open_page) -> 
 
     assert_clean(at)
     label = load_schema().label.db_name
-    joined = sql(pipeline, f'SELECT s.score, l."{label}" AS outcome FROM lead_scores s '
-                           "JOIN leads l ON l.lead_id = s.lead_id WHERE s.is_current")
+    joined = sql(pipeline, f'SELECT s.score, l."{label}" AS outcome FROM current_scores s '
+                           "JOIN leads l ON l.lead_id = s.lead_id")
     known = joined["outcome"].dropna()
     assert len(known) == pipeline.ingested[0].loaded  # the labelled file's leads, and only those
     shown = metrics(at)

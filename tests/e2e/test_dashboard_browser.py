@@ -399,8 +399,8 @@ def _stored(url: str, query: str) -> pd.DataFrame:
 def _pipeline_metrics(name: str, url: str) -> dict[str, str]:
     """A few numbers each page must show, read from what the pipeline stored."""
     if name in ("leads", "channels"):
-        current = _stored(url, "SELECT s.grade, l.app_complete_flag AS outcome FROM lead_scores s "
-                               "JOIN leads l ON l.lead_id = s.lead_id WHERE s.is_current")
+        current = _stored(url, "SELECT s.grade, l.app_complete_flag AS outcome FROM current_scores s "
+                               "JOIN leads l ON l.lead_id = s.lead_id")
         if name == "leads":
             return {"Leads matching": f"{len(current):,}", "Grade A": f"{(current['grade'] == 'A').sum():,}"}
         return {"Leads": f"{len(current):,}", "Leads with a known outcome": f"{current['outcome'].notna().sum():,}"}

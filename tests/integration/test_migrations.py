@@ -190,6 +190,11 @@ def _shape(engine: Engine, foreign_keys: bool = True) -> dict[str, dict]:
     return shape
 
 
+def _without_is_current(rows: list[tuple]) -> list[tuple]:
+    """Score rows as revision 0004 keeps them: without the is_current flag."""
+    return sorted((tuple(pair for pair in row if pair[0] != "is_current") for row in rows), key=repr)
+
+
 def _where(index: dict) -> str:
     options = index.get("dialect_options", {})
     where = options.get("postgresql_where") or options.get("sqlite_where")
@@ -251,9 +256,14 @@ def test_release_database_upgrades_in_place_with_every_row_kept(release_database
     assert [dict(row)["name"] for row in schema_info] == ["CodePro"]
     added = {name: len(after.pop(name)) for name in NEW_TABLES}
     assert added == dict.fromkeys(NEW_TABLES, 0)
+    current = after.pop("current_scores")
     assert {name: len(rows) for name, rows in after.items()} == FILLED_COUNTS
     for name in FILLED_COUNTS:
-        assert after[name] == before[name], f"rows of {name} changed in the upgrade"
+        expected = before[name] if name != "lead_scores" else _without_is_current(before[name])
+        assert after[name] == expected, f"rows of {name} changed in the upgrade"
+    # revision 0004: the rows flagged is_current became current_scores, and the flag left the history
+    flagged = [row for row in before["lead_scores"] if dict(row)["is_current"]]
+    assert len(flagged) == 6 and sorted(current, key=repr) == sorted(_without_is_current(flagged), key=repr)
     assert shape == _fresh_head_shape(second_url), "the upgraded database differs from a new one"
 
 
@@ -282,8 +292,8 @@ def test_upgraded_release_database_works_with_this_release(release_database: str
     assert summary.loaded == len(new_ids - stored_before) > 0
     tables = store.schema_tables(store.engine_schema(engine))
     with engine.connect() as conn:
-        scores = conn.execute(select(tables.lead_scores).where(tables.lead_scores.c.is_current)
-                              .order_by(tables.lead_scores.c.score.desc())).mappings().all()
+        scores = conn.execute(select(tables.current_scores).order_by(tables.current_scores.c.score.desc()))\
+            .mappings().all()
         leads = conn.execute(select(tables.leads.c.lead_id)).all()
     engine.dispose()
     assert len(leads) == FILLED_COUNTS["leads"] + summary.loaded
@@ -329,7 +339,7 @@ def test_new_database_migrates_to_head_with_the_declared_tables(database_url: st
     with engine.connect() as conn:
         recorded = conn.execute(select(store.schema_info.c.name, store.schema_info.c.fingerprint)).all()
     engine.dispose()
-    assert _revision(database_url) == migrate.head_revision() == "0003"
+    assert _revision(database_url) == migrate.head_revision() == "0004"
     assert recorded == [(schema.name, schema.fingerprint)]
     assert migrated == _declared_shape(second_url, schema), "the migrations and core/store.py disagree"
 
@@ -405,4 +415,4 @@ def test_a_database_of_a_newer_release_is_refused_in_one_line(database_url: str)
 def test_migrations_find_their_folder_from_any_working_directory(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     migrate.head_revision.cache_clear()
-    assert migrate.head_revision() == "0003"
+    assert migrate.head_revision() == "0004"

@@ -89,7 +89,7 @@ def _raw_leads(rows: int) -> pd.DataFrame:
 def _project_scores(engine: Engine, raw: pd.DataFrame) -> pd.DataFrame:
     """The project's stored scores of these raw rows, in their order (lead ids as ingest computes them)."""
     lead_ids = validate_leads(raw, datetime.now(), SCHEMA).good["lead_id"]
-    stored = store.read_frame(engine, "SELECT lead_id, score, grade, predicted FROM lead_scores WHERE is_current")
+    stored = store.read_frame(engine, "SELECT lead_id, score, grade, predicted FROM current_scores")
     return stored.set_index("lead_id").loc[lead_ids.to_numpy()].reset_index()
 
 

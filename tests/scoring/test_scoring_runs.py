@@ -3,8 +3,9 @@
 import json
 import threading
 
+import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from core import store
 from core.ingest import ingest_file
@@ -15,7 +16,26 @@ INFERENCE_LEADS = 24_983  # 24,991 rows, 8 exact duplicates
 
 
 def _scores(engine: Engine):
+    """The history: every score of every run."""
     return store.read_frame(engine, "SELECT * FROM lead_scores")
+
+
+def _current(engine: Engine):
+    """Each lead's latest score."""
+    return store.read_frame(engine, "SELECT * FROM current_scores")
+
+
+def _latest_in_history(engine: Engine):
+    """Each lead's row of its latest run in the history: what current_scores must hold."""
+    history = _scores(engine)
+    return history.sort_values("run_id").groupby("lead_id").tail(1)
+
+
+def _assert_current_agrees_with_history(engine: Engine) -> None:
+    latest = _latest_in_history(engine).sort_values("lead_id").reset_index(drop=True)
+    current = _current(engine).sort_values("lead_id").reset_index(drop=True)
+    assert list(current["lead_id"]) == list(latest["lead_id"])
+    pd.testing.assert_frame_equal(current[latest.columns], latest, check_dtype=False)
 
 
 def _runs(engine: Engine):
@@ -42,7 +62,8 @@ def test_every_lead_scored_once_with_grade_rank_and_reasons(nightly, dev_model):
     negative = scores["reasons_negative"].map(json.loads)
     assert (positive.map(len) + negative.map(len) > 0).all()
     assert positive.map(len).max() <= 3 and negative.map(len).max() <= 3
-    assert scores["is_current"].astype(bool).all() and scores["trend"].isna().all()
+    assert scores["trend"].isna().all()
+    _assert_current_agrees_with_history(nightly)
     runs = _runs(nightly)
     assert runs["status"].tolist() == ["succeeded"] and runs["leads_scored"].tolist() == [INFERENCE_LEADS]
 
@@ -69,12 +90,13 @@ def test_crash_mid_run_leaves_nothing_and_rerun_completes(nightly, dev_model):
 
     with pytest.raises(RuntimeError, match="injected"):
         score_leads(nightly, dev_model, "m", "1", chunk_rows=5_000, after_chunk=crash)
-    assert len(_scores(nightly)) == 0
+    assert len(_scores(nightly)) == 0 and len(_current(nightly)) == 0
     failed = _runs(nightly)
     assert failed["status"].tolist() == ["failed"] and "injected" in failed["error"].iloc[0]
     run = score_leads(nightly, dev_model, "m", "1", chunk_rows=5_000)
     assert run.leads_scored == INFERENCE_LEADS == _scores(nightly)["lead_id"].nunique()
     assert run.run_id > failed["run_id"].iloc[0]
+    _assert_current_agrees_with_history(nightly)
 
 
 def test_two_concurrent_runs_never_double_score(nightly, dev_model):
@@ -101,8 +123,7 @@ def test_new_champion_rescores_with_trend_and_one_current_score(nightly, dev_mod
     score_leads(nightly, dev_model, "m", "1")
     second = score_leads(nightly, course_model, "m", "2")
     assert second.leads_scored == INFERENCE_LEADS
-    scores = _scores(nightly)
-    current = scores[scores["is_current"].astype(bool)]
+    current = _current(nightly)
     assert len(current) == INFERENCE_LEADS and (current["model_version"] == "2").all()
     assert set(current["trend"]) <= {"improving", "steady", "declining"}
     delta = current["score"] - current["previous_score"]
@@ -124,5 +145,72 @@ def test_rolled_back_champion_becomes_current_again(nightly, dev_model, course_m
     score_leads(nightly, course_model, "m", "2")
     back = score_leads(nightly, dev_model, "m", "1")  # an operator promoted version 1 again
     assert back.leads_scored == INFERENCE_LEADS
-    current = _scores(nightly).query("is_current == True")
+    current = _current(nightly)
     assert len(current) == INFERENCE_LEADS and (current["model_version"] == "1").all()
+    assert len(_scores(nightly)) == 3 * INFERENCE_LEADS
+
+
+def test_current_scores_and_history_agree_after_several_runs(nightly, dev_model, course_model):
+    """New leads, a rescore of all, a champion change, a run with nothing to do: the history only grows, and
+    current_scores always holds each lead's row of its latest run, previous_score being the score it replaced."""
+    shape = _current_shape(nightly)
+    first = score_leads(nightly, dev_model, "m", "1")
+    _assert_current_agrees_with_history(nightly)
+    new_leads = ingest_file(nightly, SHARED_DATA / "leadscoring_test.csv").loaded
+    only_new = score_leads(nightly, dev_model, "m", "1")
+    assert 0 < only_new.leads_scored == new_leads
+    _assert_current_agrees_with_history(nightly)
+    everyone = INFERENCE_LEADS + new_leads
+    assert _current(nightly)["run_id"].value_counts().to_dict() == {first.run_id: INFERENCE_LEADS,
+                                                                     only_new.run_id: new_leads}
+    before = _current(nightly).set_index("lead_id")["score"].sort_index()
+    again = score_leads(nightly, dev_model, "m", "1", rescore_all=True)
+    assert again.leads_scored == everyone
+    _assert_current_agrees_with_history(nightly)
+    after = _current(nightly).set_index("lead_id").sort_index()
+    assert (after["run_id"] == again.run_id).all()
+    assert after["previous_score"].tolist() == before.tolist()
+    assert (after["trend"] == "steady").all()  # the same model scores the same leads the same way
+    changed = score_leads(nightly, course_model, "m", "2")
+    assert changed.leads_scored == everyone
+    _assert_current_agrees_with_history(nightly)
+    assert score_leads(nightly, course_model, "m", "2").leads_scored == 0
+    history = _scores(nightly)
+    assert len(history) == INFERENCE_LEADS + new_leads + 2 * everyone
+    current = _current(nightly)
+    assert len(current) == everyone and (current["model_version"] == "2").all()
+    _assert_current_agrees_with_history(nightly)
+    assert _current_shape(nightly) == shape  # a rebuilt current_scores keeps its key and indexes, by name
+
+
+def _current_shape(engine: Engine) -> tuple:
+    inspector = inspect(engine)
+    indexes = sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes("current_scores"))
+    key = inspector.get_pk_constraint("current_scores")
+    return indexes, key["constrained_columns"], key.get("name") if engine.dialect.name == "postgresql" else None
+
+
+def test_crash_while_writing_leaves_history_and_current_unchanged(nightly, dev_model, monkeypatch):
+    """A failure after the run's history rows are written, before its current scores are: both tables stay as
+    they were (one transaction), and the rerun completes."""
+    from core import score_store
+
+    first = score_leads(nightly, dev_model, "m", "1")
+    history, current = _scores(nightly), _current(nightly)
+
+    def crash(conn) -> int:
+        raise RuntimeError("killed while writing (injected)")
+
+    monkeypatch.setattr(score_store, "_stored_current_rows", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        score_leads(nightly, dev_model, "m", "1", rescore_all=True)
+    monkeypatch.undo()
+    def ordered(frame):
+        return frame.sort_values(["lead_id", "run_id"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(ordered(_scores(nightly)), ordered(history))
+    pd.testing.assert_frame_equal(ordered(_current(nightly)), ordered(current))
+    again = score_leads(nightly, dev_model, "m", "1", rescore_all=True)
+    assert again.leads_scored == INFERENCE_LEADS and again.run_id > first.run_id + 1
+    assert len(_scores(nightly)) == 2 * INFERENCE_LEADS
+    _assert_current_agrees_with_history(nightly)
