@@ -478,6 +478,8 @@ def seed_live_outcomes(engine: Engine, seeded: Seeded, few: int | None = None, s
     schema = seeded.schema
     early_at = first_feed_at(seeded)
     labelled = seeded.leads[seeded.leads[seeded.outcome].notna()]
+    if few is not None:  # only the fed outcomes count: every other label came with its lead, before scoring
+        labels_arrived_before_scoring(engine, seeded)
     early = _outcome_rows(labelled if few is None else labelled.head(few), seeded.outcome, 3, early_at)
     _insert(engine, store.lead_outcomes, early)
     first = evaluate_live(engine, schema, now=seeded.now - timedelta(hours=20), with_snapshots=snapshots)
