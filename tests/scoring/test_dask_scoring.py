@@ -64,6 +64,7 @@ def _runs(engine: Engine) -> pd.DataFrame:
 
 def _forget_scores(engine: Engine) -> None:
     with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM current_scores")
         conn.exec_driver_sql("DELETE FROM lead_scores")
         conn.exec_driver_sql("DELETE FROM scoring_runs")
 
