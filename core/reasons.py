@@ -17,7 +17,6 @@ import pandas as pd
 from core.lead_schema import Feature
 
 MAX_NUMERIC_BUCKETS = 16
-EXACT_BELOW_ROWS = 2_000
 
 
 @dataclass(frozen=True)
@@ -78,13 +77,6 @@ def _feature_buckets(name: str, values: np.ndarray, contrib: np.ndarray, categor
     sums = np.bincount(inverse, weights=contrib, minlength=len(keys))
     counts = np.bincount(inverse, minlength=len(keys))
     return FeatureBuckets(name, edges, keys, sums / np.maximum(counts, 1))
-
-
-def lead_contributions(booster, table: ReasonTable | None, matrix: pd.DataFrame) -> np.ndarray:
-    """Exact contributions for small batches, the lookup table for large ones."""
-    if table is None or len(matrix) <= EXACT_BELOW_ROWS:
-        return exact_contributions(booster, matrix)
-    return table.contributions(matrix)
 
 
 def agreement_with_exact(booster, table: ReasonTable, matrix: pd.DataFrame) -> dict[str, float]:

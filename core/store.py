@@ -37,7 +37,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection
 
 from core.errors import BadInputError
@@ -303,24 +302,17 @@ def engine_schema(engine: Engine | Connection) -> LeadSchema:
 
 
 def _record_or_check_schema(engine: Engine, schema: LeadSchema) -> None:
+    """Refuse another schema's database. Revision 0002 records the schema (CodePro for a database of the release
+    before schemas, see core.migrate.stored_schema), so a missing row is only recorded here as a safeguard."""
     with engine.begin() as conn:
         row = conn.execute(select(schema_info.c.name, schema_info.c.fingerprint)).first()
         if row is None:
-            if _has_table(conn, "leads"):  # written by the release before schemas: CodePro's tables
-                builtin = load_schema()
-                if schema.fingerprint != builtin.fingerprint:
-                    raise SchemaMismatchError(f"the database holds {builtin.name} leads (written before lead "
-                                              f"schemas); schema {schema.name!r} needs another database")
             conn.execute(insert(schema_info).values(id=1, name=schema.name, fingerprint=schema.fingerprint,
                                                     source_text=schema.source_text, recorded_at=datetime.now()))
             return
         if row.fingerprint != schema.fingerprint:
             raise SchemaMismatchError(f"the database holds leads of schema {row.name!r}; schema {schema.name!r} "
                                       "(LEADSCORE_SCHEMA) does not match it: use another database")
-
-
-def _has_table(conn: Connection, name: str) -> bool:
-    return sa_inspect(conn).has_table(name)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -9,8 +9,8 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard import db, empty_states, queries, stored_json, style
+from dashboard.evidently_report import show_snapshot
 
-REPORT_HEIGHT = 900
 LOG_FLOOR = 1e-4  # a score of 0 is drawn here: a log axis has no zero
 
 
@@ -66,19 +66,7 @@ def full_report(engine: Engine, run_id: int) -> None:
     if not st.toggle("Show the full Evidently report", key="show_report"):
         return
     snapshot = queries.drift_snapshot(engine, run_id)
-    try:
-        from core.drift import render_report_html
-
-        with st.spinner("Rendering the Evidently report..."):
-            html = render_report_html(snapshot)
-    except Exception as error:  # noqa: BLE001 - any failure here means the same thing to the reader
-        st.warning(f"The full report could not be rendered from the stored snapshot "
-                   f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}). "
-                   "The summary above is unaffected.", icon=":material/report:")
-        return
-    # st.iframe replaces st.components.v1.html (deprecated in Streamlit 1.67); the HTML is Evidently's own
-    # rendering of a snapshot our scoring run stored, never text typed by a user.
-    st.iframe(html, height=REPORT_HEIGHT)
+    show_snapshot(snapshot, "full report", "The summary above is unaffected.")
 
 
 def main() -> None:

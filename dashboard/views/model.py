@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 
 from core.lead_schema import DEFAULT_BARS
 from dashboard import db, empty_states, live_figures, queries, stored_json, style
+from dashboard.evidently_report import show_snapshot
 from dashboard.schema_view import SchemaView
 
 CARDS = (("AUC", "auc"), ("Precision", "precision"), ("Recall", "recall"), ("F1", "f1"),
          ("Accuracy", "accuracy"), ("PR AUC", "pr_auc"), ("Brier score", "brier"))
-REPORT_HEIGHT = 900
 
 
 def version_label(row: pd.Series) -> str:
@@ -250,17 +250,7 @@ def live_report(engine: Engine, version: str) -> None:
         st.info(f"Version {version} has no stored classification report (one is stored with each evaluation "
                 "that gives a version live figures).")
         return
-    try:
-        from core.drift import render_report_html  # imports Evidently (~4 s): only when asked
-
-        with st.spinner("Rendering the Evidently report..."):
-            html = render_report_html(snapshot)
-    except Exception as error:  # noqa: BLE001 - any failure here means the same thing to the reader
-        st.warning(f"The classification report could not be rendered from the stored snapshot "
-                   f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}). "
-                   "The figures above are unaffected.", icon=":material/report:")
-        return
-    st.iframe(html, height=REPORT_HEIGHT)  # Evidently's rendering of a snapshot our evaluation stored
+    show_snapshot(snapshot, "classification report", "The figures above are unaffected.")
 
 
 def live_section(engine: Engine, present: set[str], versions: pd.DataFrame, row: pd.Series) -> None:
