@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.lead_schema import Feature
 
@@ -100,31 +102,44 @@ def _in_top_k(values: np.ndarray, wanted: np.ndarray, k: int) -> np.ndarray:
 
 
 def reason_sentences(contrib: np.ndarray, readable: pd.DataFrame, features: dict[str, Feature],
-                     top: int = 3) -> tuple[list[str], list[str]]:
-    """JSON arrays of the strongest positive and negative reasons per lead (vectorised per feature);
-    `features` maps each readable column (a feature key) to its schema feature, whose describe() words it."""
-    phrases = np.column_stack([_json_phrases_for(features[key], readable[key]) for key in readable.columns])
+                     top: int = 3) -> tuple[pd.Series, pd.Series]:
+    """JSON arrays of the strongest positive and negative reasons per lead; `features` maps each readable column
+    (a feature key) to its schema feature, whose describe() words it. Each distinct value is worded once; leads
+    carry phrase numbers, and the arrays are assembled in Arrow (no Python string per lead)."""
+    ids, vocabulary = _phrase_ids(readable, features)
     order = np.argsort(-contrib, axis=1)
-    positive = _json_lists(phrases, contrib, order[:, :top], sign=1.0)
-    negative = _json_lists(phrases, contrib, order[:, ::-1][:, :top], sign=-1.0)
+    positive = _json_lists(ids, vocabulary, contrib, order[:, :top], sign=1.0)
+    negative = _json_lists(ids, vocabulary, contrib, order[:, ::-1][:, :top], sign=-1.0)
     return positive, negative
 
 
-def _json_lists(phrases: np.ndarray, contrib: np.ndarray, picks: np.ndarray, sign: float) -> list[str]:
+def _phrase_ids(readable: pd.DataFrame, features: dict[str, Feature]) -> tuple[np.ndarray, list[str]]:
+    """Per lead and feature the number of its JSON-quoted phrase in the list of every phrase seen."""
+    blocks, texts = [], []
+    for key in readable.columns:
+        codes, uniques = pd.factorize(readable[key], use_na_sentinel=False)
+        blocks.append(codes.astype("int32") + len(texts))
+        texts.extend(json.dumps(describe(features[key], value)) for value in uniques)
+    ids = np.column_stack(blocks) if blocks else np.zeros((len(readable), 0), dtype="int32")
+    return ids, texts
+
+
+def _json_lists(ids: np.ndarray, texts: list[str], contrib: np.ndarray, picks: np.ndarray,
+                sign: float) -> pd.Series:
+    """'[p1, p2, p3]' per lead: the picked features' phrases whose contribution has the sign, in pick order.
+    Picks come sorted by contribution, so the kept ones are a prefix: the first is written bare, the others
+    with their ', ' in front, a dropped one as '' (its number is one past the phrases)."""
     rows = np.arange(len(contrib))
-    columns = []
+    dropped = len(texts)
+    first = pa.array([*texts, ""], pa.string())
+    later = pa.array([*(f", {t}" for t in texts), ""], pa.string())
+    pieces = []
     for k in range(picks.shape[1]):
         chosen = picks[:, k]
         keep = contrib[rows, chosen] * sign > 0
-        columns.append(np.where(keep, phrases[rows, chosen], ""))
-    return ["[" + ", ".join(p for p in parts if p) + "]" for parts in zip(*columns, strict=True)]
-
-
-def _json_phrases_for(feature: Feature, values: pd.Series) -> np.ndarray:
-    """One JSON-quoted sentence per lead for this feature, built once per distinct value."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    texts = np.array([json.dumps(describe(feature, value)) for value in uniques], dtype=object)
-    return texts[codes]
+        numbers = np.where(keep, ids[rows, chosen], dropped).astype("int32")
+        pieces.append((first if k == 0 else later).take(pa.array(numbers)))
+    return pd.Series(pc.binary_join_element_wise("[", *pieces, "]", ""), dtype="str")
 
 
 def describe(feature: Feature, value) -> str:

@@ -13,7 +13,9 @@ one with its indexes built in bulk, and swapped in under the same names. No old 
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ from core import store
 from core.features import quoted
 from core.lead_schema import LeadSchema
 
+SCRATCH_NAME, SCRATCH_KEY = "run_stage", "leadscore_scratch_database"  # SQLite: the attached scratch file
 REBUILD_SHARE = 0.5  # a run replacing this share of current_scores rebuilds the table rather than updating it
 FIXED_SCORE_FIELDS = [
     ("lead_id", pa.string()), ("run_id", pa.int32()), ("model_version", pa.string()), ("score", pa.float64()),
@@ -59,19 +62,33 @@ def lead_chunk_types(schema: LeadSchema) -> dict[str, pa.DataType]:
 
 def read_lead_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, schema: LeadSchema,
                      time_columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The query's rows in chunks (time_columns parsed): COPY + Arrow on Postgres, a cursor on SQLite."""
+    """The query's rows in chunks (time_columns parsed): COPY + Arrow on Postgres, the driver's cursor on SQLite.
+    (ADBC's SQLite reader is 3x faster but links a second SQLite library into the process, and two libraries
+    holding one database file break each other's POSIX locks: sqlite.org/howtocorrupt.html, 2.2.1.)"""
+    types = lead_chunk_types(schema)
     if store.is_postgres(conn):
-        yield from _copy_out_chunks(conn, sql, params, chunk_rows, lead_chunk_types(schema), time_columns)
+        yield from _copy_out_chunks(conn, sql, params, chunk_rows, types, time_columns)
     else:
-        yield from _cursor_chunks(conn, sql, params, chunk_rows, time_columns)
+        yield from _cursor_chunks(conn, sql, params, chunk_rows, types, time_columns)
 
 
-def _cursor_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int,
+def _literal_sql(conn: Connection, sql: str, params: dict) -> str:
+    return str(text(sql).bindparams(**params).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _cursor_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, types: dict[str, pa.DataType],
                    time_columns: list[str]) -> Iterator[pd.DataFrame]:
-    result = conn.execute(text(sql), params)
-    columns = list(result.keys())
-    for part in result.partitions(chunk_rows):
-        yield _parse_times(pd.DataFrame.from_records(part, columns=columns), time_columns)
+    """sqlite3's tuples turned into Arrow columns (no SQLAlchemy row objects, no per-row frame building)."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        while rows := cursor.fetchmany(chunk_rows):
+            columns = [pa.array(values, types.get(name), from_pandas=True) for name, values in
+                       zip(names, zip(*rows, strict=True), strict=True)]
+            yield _parse_times(pa.Table.from_arrays(columns, names=names).to_pandas(), time_columns)
+    finally:
+        cursor.close()
 
 
 def _parse_times(frame: pd.DataFrame, time_columns: list[str]) -> pd.DataFrame:
@@ -82,7 +99,7 @@ def _parse_times(frame: pd.DataFrame, time_columns: list[str]) -> pd.DataFrame:
 
 def _copy_out_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, types: dict[str, pa.DataType],
                      time_columns: list[str]) -> Iterator[pd.DataFrame]:
-    literal = str(text(sql).bindparams(**params).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    literal = _literal_sql(conn, sql, params)
     with conn.connection.driver_connection.cursor() as cursor, \
             cursor.copy(f"COPY ({literal}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
         reader = pa_csv.open_csv(_CopyStream(copy), read_options=pa_csv.ReadOptions(block_size=8 << 20),
@@ -192,94 +209,160 @@ def _with_rank(batch: pa.RecordBatch, layout: pa.Schema, run_id: int, ranks: np.
     return pa.RecordBatch.from_arrays([columns[name] for name in layout.names], schema=layout)
 
 
+HISTORY_COLUMNS = ("lead_id", "run_id", "model_version", "score", "grade", "rank", "predicted", "previous_score",
+                   "trend", "created_date", "scored_at")  # what the history keeps of each score
+
+
 def write_run(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
-    """Write a run's spilled rows once into the history, then make them their leads' current scores, both in
-    the caller's transaction (a failure leaves neither table changed)."""
-    if store.is_postgres(conn):
-        _write_partition(conn, run_id, spill)
-        _replace_current_postgres(conn, f"lead_scores_run_{int(run_id)}", spill.layout.names, spill.rows)
+    """Write a run's spilled rows once, in the caller's transaction (a failure leaves every table unchanged):
+    loaded wide into a staging table (the next current_scores when the run replaces a large share of it, else a
+    temporary table), the history's columns copied from there inside the database, then the staged rows become
+    their leads' current scores. Reasons and copied columns live in current_scores only; a history row keeps
+    the score, grade, rank and trend of its run (rows of runs from before this layout keep theirs too)."""
+    names = spill.layout.names
+    if store.is_postgres(conn):  # the key and index builds of a large run sort in memory
+        conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    rebuild = spill.rows >= REBUILD_SHARE * _stored_current_rows(conn)
+    staging = _create_staging(conn, rebuild)
+    _load_staging(conn, staging, spill, run_id)
+    _append_history(conn, run_id, staging)
+    if rebuild:
+        _swap_in_current(conn, staging, names)
     else:
-        after = _last_rowid(conn)
-        for batch in spill.ranked_batches(run_id):
-            store.bulk_insert(conn, "lead_scores", batch.to_pandas())
-        _replace_current_sqlite(conn, run_id, after, spill.layout.names, spill.rows)
-
-
-def _write_partition(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
-    part = f"lead_scores_run_{int(run_id)}"
-    conn.execute(text(f"CREATE TABLE {part} (LIKE lead_scores INCLUDING DEFAULTS)"))
-    with conn.connection.driver_connection.cursor() as cursor, \
-            cursor.copy(f"COPY {part} ({', '.join(quoted(c) for c in spill.layout.names)}) FROM STDIN WITH (FORMAT csv)") as copy:
-        for batch in spill.ranked_batches(run_id):
-            buffer = io.BytesIO()
-            pa_csv.write_csv(batch, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
-            copy.write(buffer.getbuffer())
-    conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-    conn.execute(text(f"ALTER TABLE lead_scores ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"))
-
-
-def _replace_current_postgres(conn: Connection, source: str, names: list[str], rows: int) -> None:
-    """Each lead's row in current_scores becomes the run's (its partition `source`): an upsert when the run
-    replaces a small share of the table, else the table is rebuilt beside the old one and swapped in."""
-    if rows < REBUILD_SHARE * _stored_current_rows(conn):
-        _upsert_current_postgres(conn, source, names)
-    else:
-        _rebuild_current_postgres(conn, source, names)
+        _upsert_current(conn, staging, names)
 
 
 def _stored_current_rows(conn: Connection) -> int:
     return int(conn.execute(text("SELECT COUNT(*) FROM current_scores")).scalar_one())
 
 
-def _upsert_current_postgres(conn: Connection, source: str, names: list[str]) -> None:
-    columns = ", ".join(quoted(c) for c in names)
-    updates = ", ".join(f"{quoted(c)} = EXCLUDED.{quoted(c)}" for c in names if c != store.LEAD_ID)
-    conn.execute(text(f"INSERT INTO current_scores ({columns}) SELECT {columns} FROM {source} "
-                      f"ON CONFLICT ({store.LEAD_ID}) DO UPDATE SET {updates}"))
+def _create_staging(conn: Connection, rebuild: bool) -> str:
+    """current_scores_next (no secondary index yet) for a rebuild, else a temporary table dropped at commit."""
+    if store.is_postgres(conn):
+        if rebuild:
+            conn.execute(text("CREATE TABLE current_scores_next (LIKE current_scores INCLUDING DEFAULTS)"))
+            return "current_scores_next"
+        conn.execute(text("CREATE TEMP TABLE run_scores (LIKE current_scores INCLUDING DEFAULTS) ON COMMIT DROP"))
+        return "run_scores"
+    schema = store.engine_schema(conn)
+    if rebuild:
+        Table("current_scores_next", MetaData(), *store.current_score_columns(schema)).create(conn)
+        return "current_scores_next"
+    Table("run_scores", MetaData(), *store.current_score_columns(schema), prefixes=["TEMPORARY"]).create(conn)
+    return "run_scores"  # SQLite finds a temporary table first
 
 
-def _rebuild_current_postgres(conn: Connection, source: str, names: list[str]) -> None:
-    """The kept rows and the run's rows into a bare table, its key and indexes built in bulk, then swapped for
-    current_scores under the same names (readers wait only for the commit that follows; measured 1M rows: an
-    upsert into the indexed table is several times slower)."""
+def _load_staging(conn: Connection, staging: str, spill: ScoreSpill, run_id: int) -> None:
+    """The run's rows with their ranks: one COPY on Postgres; on SQLite through a scratch database file."""
+    if store.is_postgres(conn):
+        _copy_batches(conn, staging, spill.layout.names, spill.ranked_batches(run_id))
+    else:
+        _stage_through_file(conn, staging, spill.layout, spill.ranked_batches(run_id))
+
+
+def _stage_through_file(conn: Connection, staging: str, layout: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
+    """SQLite: ADBC writes the Arrow batches into a scratch database file (values bound in C: 1M rows in ~2 s of
+    CPU against ~7 s through Python's prepared inserts), which the run's connection attaches and copies from
+    inside its transaction (ADBC has closed the file by then: its own SQLite library never holds a file that
+    sqlite3 holds). The scratch file is removed whatever happens (Linux keeps it readable until detached)."""
+    import adbc_driver_sqlite.dbapi as adbc  # the SQLite Arrow driver; it only ever opens the scratch file
+
+    ready = _sqlite_layout(layout)
+    with tempfile.TemporaryDirectory(prefix="leadscore-stage-") as folder:
+        path = Path(folder) / "run.db"
+        with closing(adbc.connect(str(path))) as scratch:
+            with closing(scratch.cursor()) as cursor:
+                rows = pa.RecordBatchReader.from_batches(ready, (_sqlite_values(b, ready) for b in batches))
+                cursor.adbc_ingest("run_rows", rows, mode="create")
+            scratch.commit()
+        detach_scratch_databases(conn)  # a leftover of a failed run, not in use by this transaction
+        conn.execute(text(f"ATTACH DATABASE :path AS {SCRATCH_NAME}"), {"path": str(path)})
+        conn.info[SCRATCH_KEY] = SCRATCH_NAME  # read in this transaction: detached after it ends
+        columns = ", ".join(quoted(c) for c in layout.names)
+        conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM {SCRATCH_NAME}.run_rows"))
+
+
+def detach_scratch_databases(conn: Connection) -> None:
+    """Detach the scratch file a run attached (SQLite refuses while the run's transaction still reads it, so
+    the run's caller does it once the transaction has ended)."""
+    name = conn.info.pop(SCRATCH_KEY, None)
+    if name is not None:
+        conn.execute(text(f"DETACH DATABASE {name}"))
+
+
+def _sqlite_layout(layout: pa.Schema) -> pa.Schema:
+    """Timestamps become SQLAlchemy's SQLite text ('YYYY-MM-DD HH:MM:SS.ffffff'), everything else stays."""
+    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in layout])
+
+
+def _sqlite_values(batch: pa.RecordBatch, ready: pa.Schema) -> pa.RecordBatch:
+    columns = [pc.cast(pc.cast(column, pa.timestamp("us")), pa.string()) if pa.types.is_timestamp(column.type)
+               else column for column in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, schema=ready)
+
+
+def _copy_batches(conn: Connection, table: str, names: list[str], batches: Iterator[pa.RecordBatch]) -> None:
+    from psycopg.copy import QueuedLibpqWriter  # the Postgres driver, only where Postgres is used
+
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    with conn.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(f"COPY {table} ({', '.join(quoted(c) for c in names)}) FROM STDIN WITH (FORMAT csv)",
+                        writer=QueuedLibpqWriter(cursor)) as copy:  # the server parses while we write the next
+        for batch in batches:
+            buffer = io.BytesIO()
+            pa_csv.write_csv(batch, buffer, options)
+            copy.write(buffer.getbuffer())
+
+
+def _append_history(conn: Connection, run_id: int, staging: str) -> None:
+    """The staged rows' history columns: on Postgres into a bare table that becomes the run's partition (its key
+    built in one sort on attach), on SQLite appended to lead_scores."""
+    columns = ", ".join(quoted(c) for c in HISTORY_COLUMNS)
+    if not store.is_postgres(conn):
+        conn.execute(text(f"INSERT INTO lead_scores ({columns}) SELECT {columns} FROM {staging}"))
+        return
+    part = f"lead_scores_run_{int(run_id)}"
+    conn.execute(text(f"CREATE TABLE {part} (LIKE lead_scores INCLUDING DEFAULTS)"))
+    conn.execute(text(f"INSERT INTO {part} ({columns}) SELECT {columns} FROM {staging}"))
+    conn.execute(text(f"ALTER TABLE lead_scores ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"))
+
+
+def _upsert_current(conn: Connection, staging: str, names: list[str]) -> None:
+    """A run replacing a small share of current_scores: each staged row replaces its lead's row."""
     columns = ", ".join(quoted(c) for c in names)
-    conn.execute(text("CREATE TABLE current_scores_next (LIKE current_scores INCLUDING DEFAULTS)"))
-    conn.execute(text(f"INSERT INTO current_scores_next ({columns}) SELECT {columns} FROM current_scores c "
-                      f"WHERE NOT EXISTS (SELECT 1 FROM {source} r WHERE r.lead_id = c.lead_id)"))
-    conn.execute(text(f"INSERT INTO current_scores_next ({columns}) SELECT {columns} FROM {source}"))
-    conn.execute(text("ALTER TABLE current_scores_next ADD CONSTRAINT current_scores_next_pkey "
-                      f"PRIMARY KEY ({store.LEAD_ID})"))
+    if store.is_postgres(conn):
+        updates = ", ".join(f"{quoted(c)} = EXCLUDED.{quoted(c)}" for c in names if c != store.LEAD_ID)
+        conn.execute(text(f"INSERT INTO current_scores ({columns}) SELECT {columns} FROM {staging} "
+                          f"ON CONFLICT ({store.LEAD_ID}) DO UPDATE SET {updates}"))
+    else:
+        conn.execute(text(f"INSERT OR REPLACE INTO current_scores ({columns}) SELECT {columns} FROM {staging}"))
+        conn.execute(text(f"DROP TABLE {staging}"))
+
+
+def _swap_in_current(conn: Connection, staging: str, names: list[str]) -> None:
+    """current_scores_next holds the run's rows: the leads the run did not score keep their rows, the key and
+    indexes are built in one sort each, and the table is swapped in under the same names (readers wait only for
+    the commit; measured 1M rows: an upsert into the indexed table is several times slower)."""
+    columns = ", ".join(quoted(c) for c in names)
+    conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM current_scores c "
+                      f"WHERE NOT EXISTS (SELECT 1 FROM {staging} r WHERE r.lead_id = c.lead_id)"))
     indexes = store.schema_tables(store.engine_schema(conn)).current_scores.indexes
+    if store.is_postgres(conn):
+        _swap_in_postgres(conn, staging, indexes)
+        return
+    conn.execute(text("DROP TABLE current_scores"))
+    conn.execute(text(f"ALTER TABLE {staging} RENAME TO current_scores"))
+    for index in indexes:  # built in one sort each (WAL readers keep their snapshot meanwhile)
+        index.create(conn)
+
+
+def _swap_in_postgres(conn: Connection, staging: str, indexes) -> None:
+    conn.execute(text(f"ALTER TABLE {staging} ADD CONSTRAINT {staging}_pkey PRIMARY KEY ({store.LEAD_ID})"))
     for index in indexes:
         on = ", ".join(quoted(column.name) for column in index.columns)
-        conn.execute(text(f"CREATE INDEX {index.name}_next ON current_scores_next ({on})"))
+        conn.execute(text(f"CREATE INDEX {index.name}_next ON {staging} ({on})"))
     conn.execute(text("DROP TABLE current_scores"))
-    conn.execute(text("ALTER TABLE current_scores_next RENAME TO current_scores"))
-    conn.execute(text("ALTER TABLE current_scores RENAME CONSTRAINT current_scores_next_pkey TO current_scores_pkey"))
+    conn.execute(text(f"ALTER TABLE {staging} RENAME TO current_scores"))
+    conn.execute(text(f"ALTER TABLE current_scores RENAME CONSTRAINT {staging}_pkey TO current_scores_pkey"))
     for index in indexes:
         conn.execute(text(f"ALTER INDEX {index.name}_next RENAME TO {index.name}"))
-
-
-def _last_rowid(conn: Connection) -> int:
-    return int(conn.execute(text("SELECT COALESCE(MAX(rowid), 0) FROM lead_scores")).scalar_one())
-
-
-def _replace_current_sqlite(conn: Connection, run_id: int, after: int, names: list[str], rows: int) -> None:
-    """The run's history rows (the rowids it just appended) become their leads' current scores, inside SQLite:
-    INSERT OR REPLACE for a small run; a run replacing a large share rebuilds the table and swaps it in
-    (1M leads rescored under load: 63 s through the replace, each old row deleted from four indexes)."""
-    columns = ", ".join(quoted(c) for c in names)
-    run_rows = f"SELECT {columns} FROM lead_scores WHERE rowid > :after AND run_id = :run"
-    params = {"after": after, "run": run_id}
-    if rows < REBUILD_SHARE * _stored_current_rows(conn):
-        conn.execute(text(f"INSERT OR REPLACE INTO current_scores ({columns}) {run_rows}"), params)
-        return
-    table = store.schema_tables(store.engine_schema(conn)).current_scores
-    Table("current_scores_next", MetaData(), *store.current_score_columns(store.engine_schema(conn))).create(conn)
-    conn.execute(text(f"INSERT INTO current_scores_next ({columns}) SELECT {columns} FROM current_scores c WHERE NOT "
-                      "EXISTS (SELECT 1 FROM lead_scores r WHERE r.lead_id = c.lead_id AND r.run_id = :run)"), params)
-    conn.execute(text(f"INSERT INTO current_scores_next ({columns}) {run_rows}"), params)
-    conn.execute(text("DROP TABLE current_scores"))
-    conn.execute(text("ALTER TABLE current_scores_next RENAME TO current_scores"))
-    for index in table.indexes:  # built in one sort each (WAL readers keep their snapshot meanwhile)
-        index.create(conn)

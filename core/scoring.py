@@ -14,6 +14,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,9 +30,10 @@ from sqlalchemy.exc import IntegrityError
 from core import store
 from core.errors import BadInputError
 from core.features import feature_values, input_select_items
+from core.forest import ForestPredictor, default_cache_dir
 from core.lead_schema import LeadSchema
 from core.reasons import ReasonTable, exact_contributions, learn_reason_table, reason_sentences
-from core.score_store import ScoreSpill, read_lead_chunks, score_arrow_schema, write_run
+from core.score_store import ScoreSpill, detach_scratch_databases, read_lead_chunks, score_arrow_schema, write_run
 
 LEAD_ID = store.LEAD_ID
 INGESTED_AT = "_ingested_at"  # the ingest batch's start: a lead's time when the schema has no created column
@@ -65,8 +67,10 @@ class ChunkScorer:
     """Scores chunks of leads with one model; learns the reason table on the first large chunk."""
 
     def __init__(self, model, model_version: str, now: datetime, reason_table: ReasonTable | None = None,
-                 learn_reasons: bool = True) -> None:
+                 learn_reasons: bool = True, forest_cache: Path | None = None) -> None:
         self.model, self.model_version, self.now = model, model_version, now
+        self.forest_cache = forest_cache
+        self._forest: ForestPredictor | None = None
         self.schema: LeadSchema = model.schema
         self.layout = score_arrow_schema(self.schema)
         self.by_key = {f.key: f for f in self.schema.features}
@@ -76,10 +80,16 @@ class ChunkScorer:
     def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Output rows of a chunk (run id and rank are filled when the run is written)."""
         matrix = self.model.features(chunk)
-        scores = np.asarray(self.model.predict_features(matrix, threads=PREDICT_THREADS), dtype="float64")
+        scores = np.asarray(self.forest().predict(matrix.to_numpy("float64"), threads=PREDICT_THREADS), dtype="float64")
         contributions = self._contributions(matrix, chunk[LEAD_ID].to_numpy())
         positive, negative = reason_sentences(contributions, self.model.readable(matrix), self.by_key)
         return self._output_rows(chunk, matrix, scores, positive, negative)
+
+    def forest(self) -> ForestPredictor:
+        """The compiled trees, loaded (or compiled) on the first chunk scored."""
+        if self._forest is None:
+            self._forest = ForestPredictor(self.model.booster, self.forest_cache or default_cache_dir())
+        return self._forest
 
     def learn_reason_table(self, chunk: pd.DataFrame) -> ReasonTable | None:
         """The run's reason table, from a sample of its first chunk (None for a run too small to sample)."""
@@ -158,7 +168,7 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
     check_model_fits_database(engine, model)
     _ensure_lock_row(engine)
     try:
-        with engine.begin() as conn:
+        with run_transaction(engine) as conn:
             _take_run_lock(conn, now)
             run_id = _open_run(conn, model_name, model_version, now)
             scored = _score_and_write(conn, ChunkScorer(model, model_version, now), run_id,
@@ -204,7 +214,7 @@ def write_spilled_run(engine: Engine, spill, model_name: str, model_version: str
     `check` runs under the run lock and may refuse."""
     _ensure_lock_row(engine)
     try:
-        with engine.begin() as conn:
+        with run_transaction(engine) as conn:
             _take_run_lock(conn, now)
             if check is not None:
                 check(conn)
@@ -216,6 +226,18 @@ def write_spilled_run(engine: Engine, spill, model_name: str, model_version: str
         record_failed_run(engine, model_name, model_version, now, time.perf_counter() - started, error)
         raise
     return ScoringRun(run_id, model_version, spill.rows, duration)
+
+
+@contextmanager
+def run_transaction(engine: Engine) -> Iterator[Connection]:
+    """The run's one transaction; afterwards (committed or rolled back) the connection drops what the write
+    attached, before it goes back to the pool."""
+    with engine.connect() as conn:
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            detach_scratch_databases(conn)
 
 
 def _ensure_lock_row(engine: Engine) -> None:

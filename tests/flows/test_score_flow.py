@@ -48,7 +48,7 @@ def test_train_on_dev_then_score_real_nightly_file(prefect_harness, settings):
 
     run = score_flow()
     assert run.leads_scored == INFERENCE_LEADS
-    scores = store.read_frame(engine, "SELECT * FROM lead_scores")
+    scores = store.read_frame(engine, "SELECT * FROM current_scores")
     assert len(scores) == scores["lead_id"].nunique() == INFERENCE_LEADS
     cutoffs = json.loads(store.read_frame(engine, "SELECT grade_cutoffs_json FROM model_versions")["grade_cutoffs_json"][0])
     expected = np.select([scores["score"] >= cutoffs[g] for g in "ABC"], list("ABC"), "D")
@@ -95,7 +95,7 @@ def test_example_crm_schema_through_the_train_and_score_flows(prefect_harness, s
     store_crm_leads(engine, crm_leads(3_000, seed=12).assign(Outcome=""), schema, datetime(2026, 3, 2, 1))
     run = score_flow()
     assert run.leads_scored == 11_000  # the labelled history and the new night
-    scores = store.read_frame(engine, "SELECT * FROM lead_scores")
+    scores = store.read_frame(engine, "SELECT * FROM current_scores")
     reasons = " ".join(scores["reasons_positive"]) + " ".join(scores["reasons_negative"])
     drift = store.read_frame(engine, "SELECT column_scores FROM drift_reports")
     columns = [c["column"] for c in json.loads(drift["column_scores"].iloc[0])]

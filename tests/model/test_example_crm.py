@@ -47,7 +47,7 @@ def test_example_crm_trains_scores_and_reports_drift_without_codepro_names(crm_e
     assert candidate.report["bars"] == schema.bars and candidate.report["leakage"] == []
 
     run = score_leads(crm_engine, candidate.model, "m", "1", chunk_rows=2_500)
-    scores = store.read_frame(crm_engine, "SELECT * FROM lead_scores")
+    scores = store.read_frame(crm_engine, "SELECT * FROM current_scores")
     assert run.leads_scored == len(scores) == 6_000
     assert {"lead_source", "lead_origin", "market", "do_not_email"} <= set(scores.columns)
     assert set(scores["market"].dropna()) <= {"domestic", "international"}
@@ -124,7 +124,7 @@ def test_reasons_and_scores_of_crm_leads_are_json_lists(sqlite_engine):
         store_crm_leads(crm, crm_leads(2_500, seed=5), schema, BATCH_TIME)
         candidate = train_candidate(load_labelled_leads(crm, schema), FAST, schema)
         score_leads(crm, candidate.model, "m", "1")
-        scores = store.read_frame(crm, "SELECT reasons_positive, reasons_negative FROM lead_scores")
+        scores = store.read_frame(crm, "SELECT reasons_positive, reasons_negative FROM current_scores")
     finally:
         crm.dispose()
     lists = scores["reasons_positive"].map(json.loads) + scores["reasons_negative"].map(json.loads)

@@ -55,6 +55,11 @@ def _settings(engine: Engine, home: Path) -> Settings:
 
 
 def _scores(engine: Engine) -> pd.DataFrame:
+    """Each lead's current score with its reasons (the history keeps the run's score, grade and rank)."""
+    return store.read_frame(engine, "SELECT * FROM current_scores").sort_values("lead_id").reset_index(drop=True)
+
+
+def _history(engine: Engine) -> pd.DataFrame:
     return store.read_frame(engine, "SELECT * FROM lead_scores").sort_values("lead_id").reset_index(drop=True)
 
 
@@ -140,7 +145,7 @@ def test_dask_run_equals_single_process_run_and_second_run_scores_nothing(prefec
     assert sorted(scored["rank"]) == list(range(1, INFERENCE_LEADS + 1))
     assert (scored["run_id"] == run.run_id).all() and _runs(nightly)["status"].tolist() == ["succeeded"]
     again = _run_on_dask(cluster, _settings(nightly, tmp_path), dev_model)
-    assert again.leads_scored == 0 and len(_scores(nightly)) == INFERENCE_LEADS
+    assert again.leads_scored == 0 and len(_scores(nightly)) == len(_history(nightly)) == INFERENCE_LEADS
     assert list((tmp_path / "spill").iterdir()) == []  # the partition files are removed after the write
 
 
@@ -164,7 +169,7 @@ def test_partition_whose_worker_keeps_dying_fails_the_run_with_nothing_visible(p
     with pytest.raises(Exception, match="(?i)killed|died|worker"):
         _run_on_dask(cluster, settings, dev_model, partition_killing_every_worker)
 
-    assert len(_scores(nightly)) == 0
+    assert len(_scores(nightly)) == len(_history(nightly)) == 0
     failed = _runs(nightly)
     assert failed["status"].tolist() == ["failed"] and failed["leads_scored"].tolist() == [0]
     rerun = _run_on_dask(cluster, settings, dev_model)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, inspect
 from core import store
 from core.ingest import ingest_file
 from core.scoring import read_drift_sample, score_leads
+from core.score_store import HISTORY_COLUMNS
 from tests.paths import SHARED_DATA
 
 INFERENCE_LEADS = 24_983  # 24,991 rows, 8 exact duplicates
@@ -26,8 +27,8 @@ def _current(engine: Engine):
 
 
 def _latest_in_history(engine: Engine):
-    """Each lead's row of its latest run in the history: what current_scores must hold."""
-    history = _scores(engine)
+    """Each lead's row of its latest run in the history (the columns it keeps): what current_scores must hold."""
+    history = _scores(engine)[list(HISTORY_COLUMNS)]
     return history.sort_values("run_id").groupby("lead_id").tail(1)
 
 
@@ -58,8 +59,9 @@ def test_every_lead_scored_once_with_grade_rank_and_reasons(nightly, dev_model):
     by_rank = scores.sort_values("rank")["score"].to_numpy()
     assert (by_rank[:-1] >= by_rank[1:]).all()
     assert ((scores["score"] >= dev_model.threshold) == (scores["predicted"] == 1)).all()
-    positive = scores["reasons_positive"].map(json.loads)
-    negative = scores["reasons_negative"].map(json.loads)
+    current = _current(nightly)
+    positive = current["reasons_positive"].map(json.loads)
+    negative = current["reasons_negative"].map(json.loads)
     assert (positive.map(len) + negative.map(len) > 0).all()
     assert positive.map(len).max() <= 3 and negative.map(len).max() <= 3
     assert scores["trend"].isna().all()
@@ -78,7 +80,7 @@ def test_second_run_scores_nothing_new(nightly, dev_model):
 
 def test_referred_lead_reason_reads_like_a_sales_rep(nightly, dev_model):
     score_leads(nightly, dev_model, "m", "1")
-    frame = store.read_frame(nightly, "SELECT referred_lead, reasons_positive FROM lead_scores WHERE referred_lead = 1")
+    frame = store.read_frame(nightly, "SELECT referred_lead, reasons_positive FROM current_scores WHERE referred_lead = 1")
     assert len(frame) > 0
     assert frame["reasons_positive"].str.contains("referred by a student").mean() > 0.5
 
