@@ -3,7 +3,7 @@
 python -m benchmarks.bench_dask_score [ROWS]   (default 3,000,000; Postgres)
 A fresh Postgres database is filled with synthetic unscored leads (COPY, not timed) and a model is
 trained on 80,000 labelled synthetic leads. Each configuration then scores every lead once through the
-product's path (the one process: core.scoring.score_leads; Dask: flows.score.score_in_partitions on
+product's path (the one process: core.scoring.score_leads; Dask: flows.score_partitions.score_in_partitions on
 prefect-dask's DaskTaskRunner, 2 partitions per worker thread); the scores are deleted between
 configurations. Reported: the run's time (plan -> partitions -> atomic write; cluster start-up not
 included, shown apart: it also imports the product on each worker, as a long-lived worker has), the speed-up over 1 worker, and peak memory of the flow process and of each worker.
@@ -60,7 +60,7 @@ def score_on_dask(url: str, model, rows: int, workers: int, home: Path) -> float
     from prefect_dask import DaskTaskRunner
 
     from core.config import Settings
-    from flows.score import score_in_partitions
+    from flows.score_partitions import score_in_partitions
 
     settings = Settings(home=home, database_url=url)
     started = time.perf_counter()

@@ -25,7 +25,7 @@ from core.config import Settings
 from core.ingest import ingest_file
 from core.partitions import lead_partition, partition_sql, reading_engine, score_partition
 from core.scoring import score_leads
-from flows.score import score_in_partitions
+from flows.score_partitions import score_in_partitions
 from tests.paths import SHARED_DATA
 
 INFERENCE_LEADS = 24_983
@@ -177,7 +177,8 @@ def test_partition_whose_worker_keeps_dying_fails_the_run_with_nothing_visible(p
 
 
 def test_settings_choose_the_task_runner(tmp_path, monkeypatch):
-    from flows.score import dask_task_runner, score_flow, scoring_flow
+    from flows.score import score_flow, scoring_flow
+    from flows.score_partitions import dask_task_runner
 
     monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path))
     assert not Settings().scores_on_dask() and scoring_flow(Settings()) is score_flow
