@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from core.config import Settings, load_settings
+from core.forest import warm_forest_cache
 from core.lead_schema import LeadSchema
 from core.model import Candidate, Decision, ModelConfig, train_candidate
 from core.registry import (
@@ -100,6 +101,13 @@ def record(settings: Settings, registered: RegisteredVersion, candidate: Candida
         engine.dispose()
 
 
+@task(cache_policy=NO_CACHE)
+def compile_for_scoring(settings: Settings, candidate: Candidate) -> None:
+    """The new champion's trees compiled now, so the first nightly run does not pay for it (core/forest.py)."""
+    compiled = warm_forest_cache(candidate.model.booster, settings.home.resolve() / "cache" / "forests")
+    print("trees compiled for scoring" if compiled else "trees not compiled: scoring uses LightGBM")
+
+
 @flow(name="train", log_prints=True)
 def train_flow(feature_set: str = "full") -> TrainingOutcome:
     """Train, evaluate on the held-out 20%, register, and promote only a model that clears the schema's bars."""
@@ -110,6 +118,8 @@ def train_flow(feature_set: str = "full") -> TrainingOutcome:
     decision = decide(candidate, baseline, newest_outcomes(settings, baseline))
     registered = register(settings, candidate, decision, flow_run.get_id())
     record(settings, registered, candidate, decision)
+    if decision.promote:
+        compile_for_scoring(settings, candidate)
     outcome = TrainingOutcome(registered.version, registered.run_id, candidate.metrics, candidate.window, decision,
                               candidate.report)
     for line in outcome.summary_lines():

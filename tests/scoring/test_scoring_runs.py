@@ -9,8 +9,8 @@ from sqlalchemy import Engine, inspect
 
 from core import store
 from core.ingest import ingest_file
-from core.scoring import read_drift_sample, score_leads
 from core.score_store import HISTORY_COLUMNS
+from core.scoring import read_drift_sample, score_leads
 from tests.paths import SHARED_DATA
 
 INFERENCE_LEADS = 24_983  # 24,991 rows, 8 exact duplicates
