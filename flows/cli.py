@@ -8,10 +8,12 @@ import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
+from sqlalchemy.exc import OperationalError
+
 from core.errors import BadInputError, NoChampionError, RegistryUnavailableError
 
 EXIT_BAD_INPUT = 2
-EXIT_UNAVAILABLE = 3  # a service (MLflow) did not answer: try again later
+EXIT_UNAVAILABLE = 3  # a service (MLflow, the database) did not answer: try again later
 
 
 def quiet_prefect_defaults() -> None:
@@ -56,7 +58,17 @@ def run_command(body: Callable[[], object], precheck: Callable[[], object] | Non
     except RegistryUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except OperationalError as error:  # the database went away or refused, after the tasks' own retries
+        print(f"error: {database_failure_line(error)}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     return 0
+
+
+def database_failure_line(error: OperationalError) -> str:
+    """The driver's first line (its message runs over several), without SQLAlchemy's statement and link."""
+    cause = error.orig if error.orig is not None else error
+    first = next((line.strip() for line in str(cause).splitlines() if line.strip()), type(cause).__name__)
+    return f"the database failed: {first}; run the command again once it answers"
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:
