@@ -77,10 +77,9 @@ def fill_leads(url: str, rows: int) -> None:
 
 def measure(url: str, rows: int) -> None:
     """Child process: train, then score every lead once, and print the verdict."""
+    from core.forest import warm_forest_cache
     from core.scoring import score_leads
     from core.store import make_engine
-
-    from core.forest import warm_forest_cache
 
     model = trained_model()
     compiled, seconds = timed(lambda: warm_forest_cache(model.booster))
