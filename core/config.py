@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     retrain_new_outcomes: int = 5_000  # LEADSCORE_RETRAIN_NEW_OUTCOMES: outcomes recorded since the champion's training
     dask_address: str | None = None  # LEADSCORE_DASK_ADDRESS=tcp://host:8786: score partitions on that Dask cluster
     dask_workers: int = 0  # LEADSCORE_DASK_WORKERS=N: on a local Dask cluster of N workers; 0 (and no address) = one process
+    cache_dir: Path | None = None  # LEADSCORE_CACHE_DIR: compiled trees (core/forest.py); default home/cache
     spill_dir: Path | None = None  # LEADSCORE_SPILL_DIR: partition files; a folder every Dask worker shares
     schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("LEADSCORE_SCHEMA"))  # LEADSCORE_SCHEMA: the lead schema file; None = the built-in CodePro schema
 
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     def resolved_spill_dir(self) -> Path:
         """Where scored partitions are spilled: LEADSCORE_SPILL_DIR, else home/spill."""
         return (self.spill_dir or self.home / "spill").resolve()
+
+    def resolved_cache_dir(self) -> Path:
+        """What may be rebuilt at any time (compiled trees): LEADSCORE_CACHE_DIR, else home/cache."""
+        return (self.cache_dir or self.home / "cache").resolve()
 
     def artifact_root(self) -> str:
         """Where a local MLflow store keeps artifacts."""

@@ -2,7 +2,7 @@
 
 LightGBM's own predict walks 300 small trees at ~17 us per lead here (1,000,000 leads: ~17 s of CPU); the same
 trees compiled by lleaves (LLVM) take ~1.2 us and give the same probabilities to within 1e-15. Compiling takes
-a few seconds, so the compiled forest is cached on disk per model and per machine (the key covers the model
+a few seconds, so the compiled forest is cached on disk per model and per machine under LEADSCORE_CACHE_DIR (the key covers the model
 text, the compiler versions and the host CPU) and training warms the cache for its new version. Every compiled
 forest is checked against LightGBM on the first leads it scores; a mismatch, or a compiler that will not load
 or run, falls back to LightGBM with one logged line: the scores never depend on the compiler being present.
@@ -101,10 +101,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def default_cache_dir() -> Path:
-    """LEADSCORE_HOME/cache/forests (every process of one machine shares it)."""
+    """LEADSCORE_CACHE_DIR (else LEADSCORE_HOME/cache) / forests: every process of one machine shares it."""
     from core.config import load_settings
 
-    return load_settings().home.resolve() / "cache" / "forests"
+    return load_settings().resolved_cache_dir() / "forests"
 
 
 def warm_forest_cache(booster: lightgbm.Booster, cache_dir: Path | None = None) -> bool:

@@ -104,7 +104,7 @@ def record(settings: Settings, registered: RegisteredVersion, candidate: Candida
 @task(cache_policy=NO_CACHE)
 def compile_for_scoring(settings: Settings, candidate: Candidate) -> None:
     """The new champion's trees compiled now, so the first nightly run does not pay for it (core/forest.py)."""
-    compiled = warm_forest_cache(candidate.model.booster, settings.home.resolve() / "cache" / "forests")
+    compiled = warm_forest_cache(candidate.model.booster, settings.resolved_cache_dir() / "forests")
     print("trees compiled for scoring" if compiled else "trees not compiled: scoring uses LightGBM")
 
 

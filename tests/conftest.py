@@ -81,11 +81,19 @@ def _postgres_required() -> bool:
     return os.environ.get("LEADSCORE_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 
 
+@pytest.fixture(scope="session")
+def compiled_trees_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of compiled trees for the session, as one machine shares it (tests/unit/test_forest.py
+    tests the cache itself in folders of its own)."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiled_trees_cache: Path) -> Path:
     """Each test gets its own LEADSCORE_HOME and no inherited database or MLflow overrides."""
     home = tmp_path / "home"
     monkeypatch.setenv("LEADSCORE_HOME", str(home))
+    monkeypatch.setenv("LEADSCORE_CACHE_DIR", str(compiled_trees_cache))
     monkeypatch.delenv("LEADSCORE_DATABASE_URL", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return home
