@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime
 
 from prefect import Flow, flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.futures import wait
 
+from core.clock import utc_now
 from core.config import Settings, load_settings
 from core.errors import BadInputError
 from core.monitoring import report_run_drift, runs_missing_drift
@@ -172,7 +172,7 @@ def record_retrain_decision(settings: Settings, decision: RetrainDecision, champ
     """Keep the decision, its reason and what the retraining did, for the Model page."""
     engine = make_engine(settings.resolved_database_url(), settings.lead_schema())
     try:
-        record_decision(engine, decision, champion_version, datetime.now(), outcome)
+        record_decision(engine, decision, champion_version, utc_now(), outcome)
     finally:
         engine.dispose()
 
