@@ -487,8 +487,10 @@ def _parse_datetime(text: _Text, column: RawColumn, moments: _Moments, reasons: 
         zoned[slow] = written.str.contains(ZONE_DESIGNATOR).to_numpy()
         instants = pd.to_datetime(written, format="ISO8601", errors="coerce", utc=True)  # no designator: as written
         wall[slow] = instants.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    local = np.where(zoned, np.datetime64("NaT"), wall) if zoned.any() else wall
-    parsed = np.where(zoned, wall, wall_times_to_utc(local, moments.zone))
+    if zoned.any():
+        parsed = np.where(zoned, wall, wall_times_to_utc(np.where(zoned, np.datetime64("NaT"), wall), moments.zone))
+    else:
+        parsed = wall_times_to_utc(wall, moments.zone)  # UTC: the times as written, no work
     if column.required:
         reasons.add(text.empty, f"{column.name} is missing")
     reasons.add(np.isnat(parsed) & ~text.empty, f"{column.name} is not a date: '", text, "'")
