@@ -4,8 +4,8 @@ category -> code among the learned significant levels (unseen and missing -> the
 lookup -> the looked-up value (numbers as floats, text as level codes); number and flag -> float (the
 schema's fill for empty); sum -> the sum of its members (empty counts 0; scoring may pre-sum them in SQL
 under the feature's key); hour and weekday -> from the created column, on the business time zone's clock
-(stored times are UTC: core/clock.py). The course's transformations
-(lookup, rare levels -> others, interaction aggregates) are the same steps applied table-wise.
+(stored times are UTC: core/clock.py). The course's transformations (lookup, rare levels -> others,
+interaction aggregates) are the same steps applied table-wise.
 
 Frames hold raw columns under their database names (as read from `leads`) or under their names in the
 file (raw leads given to the served model); both are accepted.

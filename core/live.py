@@ -2,8 +2,8 @@
 
 The holdout judges a model once, at training time. Here every version is judged again on the outcomes that
 came back later, with the score each lead got *then* (from the score history), overall and per week of
-lead creation (weeks from Monday midnight in the business time zone, LEADSCORE_TIMEZONE). Fewer than MIN_PER_CLASS outcomes of either class give no figures, only how many more are
-needed.
+lead creation (weeks from Monday midnight in the business time zone, LEADSCORE_TIMEZONE). Fewer than
+MIN_PER_CLASS outcomes of either class give no figures, only how many more are needed.
 """
 
 from __future__ import annotations
