@@ -376,9 +376,9 @@ def weekly_channel_trend(conn: Connection | Engine, outcome: str, channel: str, 
 
 
 def _mondays(created_from: date, created_to: date) -> list[date]:
-    """The Mondays of the weeks from created_from's to created_to's."""
+    """The Mondays of the weeks from created_from's to created_to's (at least created_from's)."""
     first = created_from - timedelta(days=created_from.weekday())
-    return [first + timedelta(weeks=i) for i in range((created_to - first).days // 7 + 1)]
+    return [first + timedelta(weeks=i) for i in range(max(0, (created_to - first).days // 7) + 1)]
 
 
 def _week_of(column: str, first: int, last: int) -> str:
