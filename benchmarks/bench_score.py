@@ -16,7 +16,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +57,13 @@ def fill_leads(url: str, rows: int) -> None:
     from sqlalchemy import insert
 
     from core import store
+    from core.clock import utc_now
 
     engine = store.make_engine(url)
     with engine.begin() as conn:
         conn.execute(insert(store.ingest_batches).values(
             batch_id=1, file_name="bench", sha256="bench", rows_in=rows, loaded=rows, duplicate=0, rejected=0,
-            labels_recorded=0, started_at=datetime.now()))
+            labels_recorded=0, started_at=utc_now()))
     for start in range(0, rows, FILL_CHUNK):
         chunk = typed_leads(min(FILL_CHUNK, rows - start), seed=100 + start // FILL_CHUNK, labelled=False)
         chunk.insert(1, "batch_id", 1)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.clock import DEFAULT_TIMEZONE, zone_named
 from core.lead_schema import LeadSchema, load_schema
 
 
@@ -33,6 +35,11 @@ class Settings(BaseSettings):
     cache_dir: Path | None = None  # LEADSCORE_CACHE_DIR: compiled trees (core/forest.py); default home/cache
     spill_dir: Path | None = None  # LEADSCORE_SPILL_DIR: partition files; a folder every Dask worker shares
     schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("LEADSCORE_SCHEMA"))  # LEADSCORE_SCHEMA: the lead schema file; None = the built-in CodePro schema
+    timezone: str = DEFAULT_TIMEZONE  # LEADSCORE_TIMEZONE: the business time zone (IANA name); stored times are UTC
+
+    def business_zone(self) -> ZoneInfo:
+        """The business time zone (core/clock.py); a name that is not an IANA zone raises TimeZoneError (one line)."""
+        return zone_named(self.timezone or DEFAULT_TIMEZONE)
 
     def lead_schema(self) -> LeadSchema:
         """The lead schema every layer reads (a bad file raises SchemaError with one line)."""
@@ -72,7 +79,9 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """Read and validate settings from the environment at the entry point."""
+    """Read and validate settings from the environment at the entry point (a bad LEADSCORE_TIMEZONE is refused
+    here, before anything runs)."""
     settings = Settings()
+    settings.business_zone()
     settings.ensure_home()
     return settings

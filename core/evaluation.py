@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine, insert, select
 
 from core import store
+from core.clock import utc_now
 from core.lead_schema import LeadSchema
 from core.live import OVERALL, LiveFigures, live_performance
 
@@ -117,7 +118,7 @@ def version_thresholds(engine: Engine) -> dict[str, float]:
 def evaluate_live(engine: Engine, schema: LeadSchema, now: datetime | None = None,
                   with_snapshots: bool = True) -> EvaluationSummary:
     """Compute and store every version's live figures; returns what was stored."""
-    now = now or datetime.now()
+    now = now or utc_now()
     scored = read_scored_before_outcome(engine, schema)
     thresholds = version_thresholds(engine)
     scored = scored[scored["model_version"].isin(thresholds)]

@@ -3,8 +3,9 @@
 category -> code among the learned significant levels (unseen and missing -> the 'others' code);
 lookup -> the looked-up value (numbers as floats, text as level codes); number and flag -> float (the
 schema's fill for empty); sum -> the sum of its members (empty counts 0; scoring may pre-sum them in SQL
-under the feature's key); hour and weekday -> from the created column. The course's transformations
-(lookup, rare levels -> others, interaction aggregates) are the same steps applied table-wise.
+under the feature's key); hour and weekday -> from the created column, on the business time zone's clock
+(stored times are UTC: core/clock.py). The course's transformations (lookup, rare levels -> others,
+interaction aggregates) are the same steps applied table-wise.
 
 Frames hold raw columns under their database names (as read from `leads`) or under their names in the
 file (raw leads given to the served model); both are accepted.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.clock import wall_times
 from core.lead_schema import OTHERS, Feature, LeadSchema, RawColumn
 
 TIME_TYPES = ("hour", "weekday")
@@ -98,8 +100,10 @@ def sum_values(frame: pd.DataFrame, schema: LeadSchema, feature: Feature) -> np.
 
 
 def created_times(frame: pd.DataFrame, schema: LeadSchema) -> pd.DatetimeIndex:
-    """The leads' creation times (the schema's created column)."""
-    return pd.DatetimeIndex(pd.to_datetime(raw_values(frame, schema.raw(schema.created_column)), format="ISO8601"))
+    """The leads' creation times (the schema's created column: UTC instants) as wall-clock times in the business
+    time zone, where "enquired in the morning" and "on a Monday" mean what a sales rep means."""
+    stored = pd.to_datetime(raw_values(frame, schema.raw(schema.created_column)), format="ISO8601")
+    return wall_times(pd.DatetimeIndex(stored))
 
 
 def feature_values(frame: pd.DataFrame, schema: LeadSchema, feature: Feature) -> np.ndarray:

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from core import store
+from core.clock import UtcDateTime, utc_now
 from core.lead_schema import LeadSchema
 from core.outcomes import (
     FeedSummary,
@@ -60,7 +61,7 @@ class IngestSummary:
 def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> IngestSummary | FeedSummary:
     """Ingest a file once, by the lead schema the engine was opened with; the same bytes again change nothing.
     A file with only the id and label columns is an outcome feed (core/outcomes.py)."""
-    now = now or datetime.now()
+    now = now or utc_now()
     schema = store.engine_schema(engine)
     feed = is_outcome_feed(path, schema)
     if not feed:
@@ -184,7 +185,7 @@ def _record_labels(conn: Connection, stage: str, batch_id: int, now: datetime, l
         f'UPDATE leads SET "{label}" = s."{label}", label_batch_id = :batch, label_recorded_at = :now '
         f'FROM "{stage}" s WHERE leads.lead_id = s.lead_id AND s."{label}" IS NOT NULL '
         f'AND (leads."{label}" IS NULL OR leads."{label}" <> s."{label}")'
-    ), {"batch": batch_id, "now": now})
+    ).bindparams(bindparam("now", type_=UtcDateTime())), {"batch": batch_id, "now": now})
     return int(result.rowcount)
 
 
@@ -198,7 +199,7 @@ def _rejected_rows(rejected: pd.DataFrame, batch_id: int) -> pd.DataFrame:
 def _close_batch(conn: Connection, summary: IngestSummary | FeedSummary) -> None:
     conn.execute(update(store.ingest_batches).where(store.ingest_batches.c.batch_id == summary.batch_id).values(
         loaded=summary.loaded, duplicate=summary.duplicate, rejected=summary.rejected,
-        labels_recorded=summary.labels_recorded, finished_at=datetime.now(),
+        labels_recorded=summary.labels_recorded, finished_at=utc_now(),
     ))
 
 
@@ -213,7 +214,7 @@ def file_away(path: Path, outcome: str, reason: str | None = None) -> Path:
     """Move a landed file to processed/ or refused/ (with its reason), so the folder only holds new work."""
     target_dir = path.parent / outcome
     target_dir.mkdir(exist_ok=True)
-    target = target_dir / f"{datetime.now():%Y%m%dT%H%M%S}-{path.name}"  # yesterday's leads.csv is kept too
+    target = target_dir / f"{utc_now():%Y%m%dT%H%M%SZ}-{path.name}"  # yesterday's leads.csv is kept too
     path.replace(target)
     if reason:
         target.with_suffix(target.suffix + ".reason.txt").write_text(reason + "\n")

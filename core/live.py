@@ -2,18 +2,21 @@
 
 The holdout judges a model once, at training time. Here every version is judged again on the outcomes that
 came back later, with the score each lead got *then* (from the score history), overall and per week of
-lead creation. Fewer than MIN_PER_CLASS outcomes of either class give no figures, only how many more are
-needed.
+lead creation (weeks from Monday midnight in the business time zone, LEADSCORE_TIMEZONE). Fewer than
+MIN_PER_CLASS outcomes of either class give no figures, only how many more are needed.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score
+
+from core.clock import wall_times
 
 MIN_PER_CLASS = 40
 GRADES = ("A", "B", "C", "D")
@@ -88,16 +91,17 @@ def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_
             "leads": [int(v) for v in summary["leads"]]}
 
 
-def live_performance(scored: pd.DataFrame, thresholds: dict[str, float]) -> list[LiveFigures]:
-    """Every version's figures, overall and per week of lead creation.
+def live_performance(scored: pd.DataFrame, thresholds: dict[str, float],
+                     zone: ZoneInfo | None = None) -> list[LiveFigures]:
+    """Every version's figures, overall and per week of lead creation in `zone` (default: the business zone).
 
     `scored`: one row per (version, lead) with the version's score from before the outcome arrived:
-    columns model_version, score, grade, label (0/1), created (timestamp)."""
+    columns model_version, score, grade, label (0/1), created (naive UTC timestamp)."""
     rows: list[LiveFigures] = []
     for version, part in scored.groupby("model_version", sort=True):
         threshold = thresholds[str(version)]
         rows.append(figures_for(str(version), OVERALL, part, threshold))
-        weeks = part["created"].dt.to_period("W-SUN").dt.start_time
+        weeks = wall_times(part["created"], zone).dt.to_period("W-SUN").dt.start_time
         for week, week_part in part.groupby(weeks, sort=True):
             rows.append(figures_for(str(version), f"{week:%Y-%m-%d}", week_part, threshold))
     return rows

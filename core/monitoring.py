@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from core import store
+from core.clock import utc_now
 from core.model import scored_inputs
 from core.scoring import ScoringRun, read_drift_sample
 
@@ -20,7 +21,7 @@ def report_run_drift(engine: Engine, model, reference: pd.DataFrame, run: Scorin
     current = scored_inputs(model, sample, sample["score"].to_numpy())
     summary = build_drift_report(reference=reference, current=current)
     with engine.begin() as conn:
-        save_drift_report(conn, run.run_id, summary, now or datetime.now())
+        save_drift_report(conn, run.run_id, summary, now or utc_now())
     return summary
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from core import store
+from core.clock import UtcDateTime
 from core.errors import BadInputError
 from core.lead_schema import LeadSchema
 
@@ -29,7 +30,7 @@ from core.lead_schema import LeadSchema
 from core.schema import ROW_NUMBER, _file_lead_ids, _parse_label, _Reasons  # noqa: PLC2701
 
 FEED_HEADER_BYTES = 64 * 1024
-_NOW = bindparam("now", type_=DateTime)  # stored as the tables' DateTime columns are (SQLite compares text)
+_NOW = bindparam("now", type_=UtcDateTime())  # stored as the tables' moments are: UTC (SQLite compares text)
 
 
 @dataclass(frozen=True)

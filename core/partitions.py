@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.engine import Connection
 
 from core import store
+from core.clock import postgres_session_options, utc_now
 from core.errors import BadInputError
 from core.reasons import ReasonTable
 from core.score_store import _with_rank, global_ranks, read_lead_chunks, score_arrow_schema
@@ -59,7 +60,7 @@ def reading_engine(url: str) -> Engine:
     """A partition worker's engine: it only reads (no migration check, no schema record: the writer did those)."""
     if url.startswith("sqlite"):
         return create_engine(url, connect_args={"timeout": 60})
-    return create_engine(url, pool_pre_ping=True, pool_size=1)
+    return create_engine(url, pool_pre_ping=True, pool_size=1, connect_args=postgres_session_options())
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def plan_run(engine: Engine, model, model_version: str, partitions: int, spill_r
         raise BadInputError(f"a run needs at least one partition, not {partitions}")
     started = time.perf_counter()
     check_model_fits_database(engine, model)
-    now = now or datetime.now()
+    now = now or utc_now()
     scorer = ChunkScorer(model, model_version, now)
     with engine.connect() as conn:
         last_run = _last_finished_run(conn)

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +32,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from core import store
+from core.clock import as_utc, business_zone, utc_now
 from core.config import Settings
 from core.errors import BadInputError, NoChampionError, RegistryUnavailableError
 from core.model import Candidate, Decision, LeadModel, holdout_start_from_param
@@ -366,11 +367,12 @@ def raw_lead_example(settings: Settings, rows: int = EXAMPLE_ROWS) -> pd.DataFra
 
 
 def _as_file_text(value, column) -> str | None:
-    """A stored value as the text of a lead file (datetimes as YYYY-MM-DD HH:MM:SS, flags as their yes/no word)."""
+    """A stored value as the text of a lead file (datetimes as YYYY-MM-DD HH:MM:SS on the business time zone's
+    clock, as a file without offsets writes them; flags as their yes/no word)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     if column.kind == "datetime":
-        return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+        return as_utc(pd.Timestamp(value)).astimezone(business_zone()).strftime("%Y-%m-%d %H:%M:%S")
     if column.kind == "flag" and column.yes and column.no:
         return column.yes[0] if float(value) == 1.0 else column.no[0]
     return repr(float(value)) if column.kind in ("number", "flag") else str(value)
@@ -451,7 +453,7 @@ def version_content(candidate: Candidate, decision: Decision) -> dict:
 def version_row(model_name: str, registered: RegisteredVersion, candidate: Candidate, decision: Decision) -> dict:
     """The model_versions row: holdout metrics, refit figures, window, comparison, curves and importance."""
     return {"model_name": model_name, "version": registered.version, "mlflow_run_id": registered.run_id,
-            "created_at": datetime.now(), "is_champion": registered.is_champion,
+            "created_at": utc_now(), "is_champion": registered.is_champion,
             **version_content(candidate, decision)}
 
 
@@ -488,7 +490,7 @@ def _recovered_row(client: MlflowClient, version: ModelVersion, champion: ModelV
             raise
         content = _content_from_run(client.get_run(version.run_id), version)
     return {"model_name": version.name, "version": str(version.version), "mlflow_run_id": version.run_id,
-            "created_at": datetime.fromtimestamp(version.creation_timestamp / 1000),
+            "created_at": datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC),
             "is_champion": champion is not None and str(champion.version) == str(version.version), **content}
 
 

@@ -8,6 +8,8 @@ empty, binary, a header that is not UTF-8 text, missing or duplicate columns, no
 - a row that is not valid UTF-8 text, holds a NUL byte (Postgres text cannot store one, so no store
   takes it), or has a cell over MAX_CELL_BYTES;
 - a value that breaks its column's rule (datetime, number, flag, text, the label, the id column);
+  a datetime with an offset or Z is that instant, one without is a wall-clock time in the business time
+  zone (LEADSCORE_TIMEZONE, core/clock.py); either way it is kept as its UTC instant;
 - the same lead id as an earlier good row of the file with different content: the first row loads and
   the later ones are rejected ("lead_id X appears earlier in this file with different content (row N)");
   identical repeats are kept and counted as duplicates by the ingest.
@@ -21,11 +23,13 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -33,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from core.clock import as_utc, business_zone, wall_times_to_utc
 from core.errors import BadInputError
 from core.lead_schema import Label, LeadSchema, RawColumn, load_schema
 
@@ -42,6 +47,8 @@ MAX_LEAD_ID = 64
 MAX_CELL_BYTES = 1 << 20  # 1 MiB: a row with a larger cell is rejected (its full text kept in rejected_leads)
 BLOCK_SIZE = 16 << 20  # Arrow's parse block; a file with a row longer than this is re-read in one block
 HEADER_BYTES = 1 << 20  # the header must fit in the file's first MiB
+# an ISO 8601 time that ends in a zone designator: Z, or an offset such as +05:30, -0500, +01
+ZONE_DESIGNATOR = re.compile(r"[T ]\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
 
 
 @dataclass(frozen=True)
@@ -327,11 +334,13 @@ def _text_frame(table: pa.Table, positions: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def validate_file(path: Path, now: datetime, schema: LeadSchema | None = None) -> ValidatedFile:
-    """Read and validate a file in one call, by `schema` (default: LEADSCORE_SCHEMA, else CodePro's)."""
+def validate_file(path: Path, now: datetime, schema: LeadSchema | None = None,
+                  zone: ZoneInfo | None = None) -> ValidatedFile:
+    """Read and validate a file in one call, by `schema` (default: LEADSCORE_SCHEMA, else CodePro's); times
+    without an offset are read in `zone` (default: the business time zone, LEADSCORE_TIMEZONE)."""
     schema = schema or load_schema(os.environ.get("LEADSCORE_SCHEMA") or None)
     raw, bad_lines = read_raw_csv(path, schema)
-    return validate_leads(raw, now, schema, bad_lines)
+    return validate_leads(raw, now, schema, bad_lines, zone)
 
 
 # ---------------------------------------------------------------- row rules
@@ -340,12 +349,14 @@ def validate_file(path: Path, now: datetime, schema: LeadSchema | None = None) -
 
 
 def validate_leads(raw: pd.DataFrame, now: datetime, schema: LeadSchema,
-                   bad_lines: list[Quarantined] | None = None) -> ValidatedFile:
-    """Apply the schema's rules per row; every input row ends up either good or rejected with a reason."""
+                   bad_lines: list[Quarantined] | None = None, zone: ZoneInfo | None = None) -> ValidatedFile:
+    """Apply the schema's rules per row; every input row ends up either good or rejected with a reason. `now`
+    (aware, or naive UTC) bounds the created column; times without an offset are read in `zone` (default: the
+    business time zone)."""
     bad_lines = bad_lines or []
     has_label = schema.label.column in raw.columns
     reasons = _Reasons(len(raw))
-    typed = _typed_columns(raw, now, schema, has_label, reasons)
+    typed = _typed_columns(raw, _Moments(now, zone or business_zone()), schema, has_label, reasons)
     file_ids = _file_lead_ids(raw, schema, reasons)
     if file_ids is not None:
         lead_ids, identities = file_ids.text, file_ids.text
@@ -423,7 +434,15 @@ class _Text:
         return self.text.to_pandas()
 
 
-def _typed_columns(raw: pd.DataFrame, now: datetime, schema: LeadSchema, has_label: bool,
+@dataclass(frozen=True)
+class _Moments:
+    """How a datetime column is read: the latest time allowed, the zone of times written without an offset."""
+
+    now: datetime
+    zone: ZoneInfo
+
+
+def _typed_columns(raw: pd.DataFrame, moments: _Moments, schema: LeadSchema, has_label: bool,
                    reasons: _Reasons) -> dict[str, object]:
     """Each raw column under its db name; type rules run in layout order, then the flags' value sets, then the label."""
     typed: dict[str, object] = {ROW_NUMBER: raw.index.to_numpy() + 1}
@@ -431,7 +450,7 @@ def _typed_columns(raw: pd.DataFrame, now: datetime, schema: LeadSchema, has_lab
     for column in schema.raw_columns:
         text = _Text(raw[column.name]) if column.name in raw.columns else _Text.absent(len(raw))
         if column.kind == "datetime":
-            typed[column.db_name] = _parse_datetime(text, column, now, reasons)
+            typed[column.db_name] = _parse_datetime(text, column, moments, reasons)
         elif column.kind == "number":
             typed[column.db_name] = _parse_number(text, column, reasons)
         elif column.kind == "flag":
@@ -455,20 +474,28 @@ def _as_series(text: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
     return series
 
 
-def _parse_datetime(text: _Text, column: RawColumn, now: datetime, reasons: _Reasons) -> np.ndarray:
-    """The usual `YYYY-MM-DD HH:MM:SS` through Arrow; other ISO 8601 forms through pandas (UTC offsets applied)."""
+def _parse_datetime(text: _Text, column: RawColumn, moments: _Moments, reasons: _Reasons) -> np.ndarray:
+    """UTC instants (naive datetime64[us]). The usual `YYYY-MM-DD HH:MM:SS` through Arrow, other ISO 8601 forms
+    through pandas; a time with Z or an offset is that instant, any other is a wall-clock time in the business
+    zone, converted for the whole column at once (core.clock: fold=0 at daylight-saving changes)."""
     fast = pc.strptime(text.text, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
-    parsed = fast.to_numpy(zero_copy_only=False).astype("datetime64[us]")
-    slow = np.isnat(parsed) & ~text.empty
-    if slow.any():
-        rows = np.flatnonzero(slow)
-        iso = pd.to_datetime(pd.Series(text.shown(rows)), format="ISO8601", errors="coerce", utc=True)
-        parsed[rows] = iso.dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
+    wall = fast.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    slow = np.flatnonzero(np.isnat(wall) & ~text.empty)
+    zoned = np.zeros(len(wall), dtype=bool)
+    if len(slow):
+        written = pd.Series(text.shown(slow))
+        zoned[slow] = written.str.contains(ZONE_DESIGNATOR).to_numpy()
+        instants = pd.to_datetime(written, format="ISO8601", errors="coerce", utc=True)  # no designator: as written
+        wall[slow] = instants.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    if zoned.any():
+        parsed = np.where(zoned, wall, wall_times_to_utc(np.where(zoned, np.datetime64("NaT"), wall), moments.zone))
+    else:
+        parsed = wall_times_to_utc(wall, moments.zone)  # UTC: the times as written, no work
     if column.required:
         reasons.add(text.empty, f"{column.name} is missing")
     reasons.add(np.isnat(parsed) & ~text.empty, f"{column.name} is not a date: '", text, "'")
-    latest = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now  # stored times are UTC
-    reasons.add(parsed > np.datetime64(latest, "us"), f"{column.name} is in the future: ", text)
+    latest = np.datetime64(as_utc(moments.now).replace(tzinfo=None), "us")
+    reasons.add(parsed > latest, f"{column.name} is in the future: ", text)
     return parsed
 
 

@@ -37,14 +37,14 @@ FIXED_SCORE_FIELDS = [
     ("lead_id", pa.string()), ("run_id", pa.int32()), ("model_version", pa.string()), ("score", pa.float64()),
     ("grade", pa.string()), ("rank", pa.int32()), ("predicted", pa.int16()), ("previous_score", pa.float64()),
     ("trend", pa.string()), ("reasons_positive", pa.string()), ("reasons_negative", pa.string()),
-    ("created_date", pa.timestamp("us")),
+    ("created_date", pa.timestamp("us", tz="UTC")),  # stored moments are UTC (core/clock.py)
 ]
 
 
 def score_arrow_schema(schema: LeadSchema) -> pa.Schema:
     """The Arrow layout of a run's rows: the fixed score columns, the schema's copied features, scored_at."""
     copied = [(f.key, pa.float64() if f.numeric else pa.string()) for f in schema.score_copy_features()]
-    return pa.schema([*FIXED_SCORE_FIELDS, *copied, ("scored_at", pa.timestamp("us"))])
+    return pa.schema([*FIXED_SCORE_FIELDS, *copied, ("scored_at", pa.timestamp("us", tz="UTC"))])
 
 
 def lead_chunk_types(schema: LeadSchema) -> dict[str, pa.DataType]:
@@ -92,8 +92,11 @@ def _cursor_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, ty
 
 
 def _parse_times(frame: pd.DataFrame, time_columns: list[str]) -> pd.DataFrame:
+    """Moments as naive UTC instants (SQLite's text is UTC; Postgres' timestamptz arrives with its offset)."""
     for column in time_columns:
         frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+        if frame[column].dt.tz is not None:
+            frame[column] = frame[column].dt.tz_convert(None)
     return frame
 
 

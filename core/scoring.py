@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from core import store
+from core.clock import utc_now
 from core.errors import BadInputError
 from core.features import feature_values, input_select_items
 from core.forest import ForestPredictor, default_cache_dir
@@ -163,7 +164,7 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
                 chunk_rows: int = 200_000, now: datetime | None = None,
                 after_chunk: Callable[[int], None] | None = None) -> ScoringRun:
     """One atomic scoring run; a failure is recorded as a failed run and nothing else is kept."""
-    now = now or datetime.now()
+    now = now or utc_now()
     started = time.perf_counter()
     check_model_fits_database(engine, model)
     _ensure_lock_row(engine)
@@ -263,7 +264,7 @@ def _open_run(conn: Connection, model_name: str, model_version: str, now: dateti
 
 def _close_run(conn: Connection, run_id: int, scored: int, duration: float) -> None:
     conn.execute(update(store.scoring_runs).where(store.scoring_runs.c.run_id == run_id).values(
-        status="succeeded", leads_scored=scored, duration_s=duration, finished_at=datetime.now()))
+        status="succeeded", leads_scored=scored, duration_s=duration, finished_at=utc_now()))
 
 
 def record_failed_run(engine: Engine, model_name: str, model_version: str, now: datetime,
@@ -272,7 +273,7 @@ def record_failed_run(engine: Engine, model_name: str, model_version: str, now: 
     message = "".join(traceback.format_exception_only(type(error), error)).strip()[:2000]
     with engine.begin() as conn:
         conn.execute(insert(store.scoring_runs).values(
-            model_name=model_name, model_version=model_version, started_at=now, finished_at=datetime.now(),
+            model_name=model_name, model_version=model_version, started_at=now, finished_at=utc_now(),
             status="failed", leads_scored=0, duration_s=duration, error=message))
 
 

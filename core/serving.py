@@ -18,6 +18,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from core.clock import utc_now
 from core.model import LeadModel
 from core.schema import validate_leads
 
@@ -56,7 +57,7 @@ def score_raw_leads(model: LeadModel, raw: pd.DataFrame, now: datetime | None = 
     """Validate as ingest does, then score the valid rows; a refused row keeps no score and says why."""
     schema = model.schema
     leads = leads_as_received(raw, schema.na_values).drop(columns=[schema.label.column], errors="ignore")
-    validated = validate_leads(leads, now or datetime.now(), schema)
+    validated = validate_leads(leads, now or utc_now(), schema)
     output = pd.DataFrame({"score": np.full(len(leads), np.nan), "grade": pd.Series([None] * len(leads), dtype=object),
                            "predicted": pd.array([pd.NA] * len(leads), dtype="Int64"),
                            "problem": pd.Series([None] * len(leads), dtype=object)})

@@ -1,4 +1,7 @@
-"""SQLAlchemy engine, the one definition of the tables, and bulk reads/writes for SQLite and Postgres."""
+"""SQLAlchemy engine, the one definition of the tables, and bulk reads/writes for SQLite and Postgres.
+
+Every stored moment is UTC (core/clock.py): `UtcDateTime` columns are `timestamptz` on Postgres, whose sessions
+run with TimeZone UTC, and the naive text of the UTC instant on SQLite."""
 
 from __future__ import annotations
 
@@ -20,7 +23,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Engine,
     Float,
     ForeignKey,
@@ -39,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from core.clock import UtcDateTime, as_utc_instants, postgres_session_options, utc_now
 from core.errors import BadInputError
 from core.lead_schema import LeadSchema, load_schema
 from core.migrate import upgrade_database
@@ -62,8 +65,8 @@ ingest_batches = Table(
     Column("duplicate", Integer, nullable=False),
     Column("rejected", Integer, nullable=False),
     Column("labels_recorded", Integer, nullable=False, default=0),
-    Column("started_at", DateTime, nullable=False),
-    Column("finished_at", DateTime),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
 )
 
 rejected_leads = Table(
@@ -81,8 +84,8 @@ scoring_runs = Table(
     Column("run_id", Integer, primary_key=True, autoincrement=True),
     Column("model_name", Text, nullable=False),
     Column("model_version", Text, nullable=False),
-    Column("started_at", DateTime, nullable=False),
-    Column("finished_at", DateTime),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
     Column("status", String(16), nullable=False),
     Column("leads_scored", Integer, nullable=False, default=0),
     Column("duration_s", Float),
@@ -94,7 +97,7 @@ model_versions = Table(
     Column("model_name", Text, primary_key=True),
     Column("version", Text, primary_key=True),
     Column("mlflow_run_id", Text, nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("is_champion", Boolean, nullable=False),
     Column("promoted", Boolean, nullable=False),
     Column("decision_reason", Text, nullable=False),
@@ -108,7 +111,7 @@ model_versions = Table(
 drift_reports = Table(
     "drift_reports", metadata,
     Column("run_id", Integer, ForeignKey("scoring_runs.run_id"), primary_key=True),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("rows_current", Integer, nullable=False),
     Column("rows_reference", Integer, nullable=False),
     Column("share_drifted_columns", Float, nullable=False),
@@ -126,7 +129,7 @@ lead_outcomes = Table(
     Column("lead_id", String(64), nullable=False),
     Column("label", SmallInteger, nullable=False),
     Column("batch_id", Integer, nullable=False),
-    Column("recorded_at", DateTime, nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Index("ix_lead_outcomes_lead_id", "lead_id"),
 )
 
@@ -134,7 +137,7 @@ lead_outcomes = Table(
 live_performance = Table(
     "live_performance", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("computed_at", DateTime, nullable=False),
+    Column("computed_at", UtcDateTime(), nullable=False),
     Column("model_version", Text, nullable=False),
     Column("period", String(16), nullable=False),  # "all" or the Monday of the creation week
     Column("period_start", Text),
@@ -158,7 +161,7 @@ live_performance = Table(
 retrain_decisions = Table(
     "retrain_decisions", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("decided_at", DateTime, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
     Column("champion_version", Text),
     Column("retrain", Boolean, nullable=False),
     Column("reason", Text, nullable=False),
@@ -171,14 +174,14 @@ schema_info = Table(
     Column("name", Text, nullable=False),
     Column("fingerprint", String(32), nullable=False),
     Column("source_text", Text, nullable=False),
-    Column("recorded_at", DateTime, nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
 run_lock = Table(
     "run_lock", metadata,
     Column("name", String(32), primary_key=True),
     Column("holder", Text),
-    Column("acquired_at", DateTime),
+    Column("acquired_at", UtcDateTime()),
 )
 
 
@@ -205,7 +208,7 @@ def schema_tables(schema: LeadSchema) -> SchemaTables:
 
 
 def _raw_sql_type(kind: str):
-    return {"datetime": DateTime, "number": Float, "flag": Float}.get(kind, Text)
+    return {"datetime": UtcDateTime, "number": Float, "flag": Float}.get(kind, Text)
 
 
 def _build_schema_tables(schema: LeadSchema) -> SchemaTables:
@@ -220,7 +223,7 @@ def _build_schema_tables(schema: LeadSchema) -> SchemaTables:
           for c in schema.raw_columns],
         Column(label, SmallInteger),
         Column("label_batch_id", Integer),
-        Column("label_recorded_at", DateTime),
+        Column("label_recorded_at", UtcDateTime()),
         Index("ix_leads_batch_id", "batch_id"),
         *([Index("ix_leads_created_date", schema.raw(schema.created_column).db_name)] if schema.created_column else []),
     )
@@ -242,9 +245,9 @@ def score_columns(schema: LeadSchema) -> list[Column]:
         Column("trend", String(10)),
         Column("reasons_positive", Text),  # JSON array of sentences, strongest first
         Column("reasons_negative", Text),  # JSON array of sentences, strongest first
-        Column("created_date", DateTime, nullable=False),
+        Column("created_date", UtcDateTime(), nullable=False),
         *copied,  # the schema's channels and list columns, so the rep's list is one indexed table
-        Column("scored_at", DateTime, nullable=False),
+        Column("scored_at", UtcDateTime(), nullable=False),
     ]
 
 
@@ -282,13 +285,13 @@ def _current_scores_table(meta: MetaData, schema: LeadSchema) -> Table:
 def make_engine(url: str, schema: LeadSchema | None = None) -> Engine:
     """An engine for the URL with the database migrated to the newest revision (core/migrate.py), the tables
     of a new database created for the lead schema (LEADSCORE_SCHEMA, else CodePro); a database written under
-    another schema is refused. SQLite gets WAL mode and a busy timeout."""
+    another schema is refused. SQLite gets WAL mode and a busy timeout; Postgres sessions run in UTC."""
     schema = schema or load_schema(os.environ.get("LEADSCORE_SCHEMA") or None)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, connect_args=postgres_session_options())
     upgrade_database(engine, schema)  # Postgres: lead_scores is partitioned, with a default partition
     _record_or_check_schema(engine, schema)  # revision 0002 recorded the schema of the database
     ENGINE_SCHEMAS[engine] = schema
@@ -308,7 +311,7 @@ def _record_or_check_schema(engine: Engine, schema: LeadSchema) -> None:
         row = conn.execute(select(schema_info.c.name, schema_info.c.fingerprint)).first()
         if row is None:
             conn.execute(insert(schema_info).values(id=1, name=schema.name, fingerprint=schema.fingerprint,
-                                                    source_text=schema.source_text, recorded_at=datetime.now()))
+                                                    source_text=schema.source_text, recorded_at=utc_now()))
             return
         if row.fingerprint != schema.fingerprint:
             raise SchemaMismatchError(f"the database holds leads of schema {row.name!r}; schema {schema.name!r} "
@@ -430,10 +433,10 @@ def _executemany(cursor, table_name: str, columns: dict[str, np.ndarray], rows: 
 
 def _sqlite_values(values: pd.Series) -> np.ndarray:
     """One column as a numpy array of what sqlite3 binds: float (NaN is NULL), int, text or None;
-    timestamps as SQLAlchemy's SQLite text form."""
+    timestamps as SQLAlchemy's SQLite text form of the UTC instant (naive values are UTC already)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         if getattr(values.dtype, "tz", None) is not None:
-            values = values.dt.tz_localize(None)  # SQLite keeps no offset: the wall time, as before
+            values = values.dt.tz_convert(None)  # SQLite keeps no offset: the UTC instant's text
         text = pc.cast(pa.array(values.to_numpy(dtype="datetime64[us]")), pa.string())  # "... HH:MM:SS.ffffff"
         return text.to_numpy(zero_copy_only=False)
     if pd.api.types.is_float_dtype(values.dtype) or (pd.api.types.is_integer_dtype(values.dtype) and values.hasnans):
@@ -447,8 +450,22 @@ def _sqlite_values(values: pd.Series) -> np.ndarray:
 
 def read_frame(conn: Connection | Engine, sql: str, params: dict | None = None,
                parse_dates: Sequence[str] = ()) -> pd.DataFrame:
-    """Run a parametrised SELECT and return a frame."""
+    """Run a parametrised SELECT and return a frame. Moments come as naive datetime64 UTC instants from either
+    store (Postgres gives aware values: converted), or as SQLite's text where not in `parse_dates`."""
     if isinstance(conn, Engine):
         with conn.connect() as connection:
             return read_frame(connection, sql, params, parse_dates)
-    return pd.read_sql_query(text(sql), conn, params=params or {}, parse_dates=list(parse_dates))
+    frame = pd.read_sql_query(text(sql), conn, params=params or {}, parse_dates=list(parse_dates))
+    for name in frame.columns:
+        if _holds_aware_moments(frame[name]):
+            frame[name] = as_utc_instants(frame[name])
+    return frame
+
+
+def _holds_aware_moments(values: pd.Series) -> bool:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return True
+    if values.dtype != object:
+        return False
+    first = values.first_valid_index()
+    return first is not None and isinstance(values[first], datetime) and values[first].tzinfo is not None

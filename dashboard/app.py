@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts dashboard/ on the path, no
 import streamlit as st  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
+from core.clock import TimeZoneError, zone_name  # noqa: E402
 from core.errors import BadInputError  # noqa: E402
 from dashboard import db  # noqa: E402
 
@@ -46,9 +47,12 @@ def main() -> None:
     page = st.navigation(pages())
     st.sidebar.caption(f"Database: `{db.shown_url(db.database_url())}`")
     try:
+        st.sidebar.caption(f"Times in `{zone_name()}` (LEADSCORE_TIMEZONE); stored in UTC")
         page.run()
     except SQLAlchemyError as error:
         st.error(database_problem(error), icon=":material/database:")
+    except TimeZoneError as error:  # LEADSCORE_TIMEZONE is not a zone: its one-line reason
+        st.error(f"Time zone problem: {error}", icon=":material/schedule:")
     except BadInputError as error:  # a lead schema that cannot be read: its one-line reason
         st.error(f"Lead schema problem: {error}", icon=":material/schema:")
 

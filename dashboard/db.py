@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
+from core.clock import postgres_session_options
 from core.config import Settings
 from core.lead_schema import parse_schema
 from dashboard import queries
@@ -50,7 +51,7 @@ def engine_for(url: str) -> Engine:
             uri, uri=True, timeout=30, check_same_thread=False))
     if make_url(url).get_backend_name() == "postgresql":
         return create_engine(url, pool_pre_ping=True,
-                             connect_args={"options": "-c default_transaction_read_only=on"})
+                             connect_args=postgres_session_options("default_transaction_read_only=on"))
     return create_engine(url, pool_pre_ping=True)
 
 

@@ -3,19 +3,25 @@
 Filter values only ever travel as bound parameters. The SQL text is assembled from constant
 fragments picked by whitelisted keys (sort orders, dialect helpers) and from the lead schema's column
 identifiers, each checked to be a plain identifier and quoted (`_quoted`).
+
+Time: stored moments are UTC (core/clock.py); days and weeks are those of the business time zone
+(LEADSCORE_TIMEZONE). Their bounds are computed here, in Python, as UTC instants, and the SQL compares the stored
+values with them (an index still serves the comparison; no row is converted). Moments read come back as
+wall-clock times in the business zone, as the pages show them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import DateTime, Engine, bindparam, inspect, text
+from sqlalchemy import Engine, bindparam, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import TextClause
 
+from core.clock import UtcDateTime, day_start, wall_times
 from core.config import Settings
 from core.lead_schema import LeadSchema, parse_schema
 from dashboard.schema_view import SchemaView
@@ -40,10 +46,6 @@ SORTS: dict[str, str] = {
 DEFAULT_SORT = "Score, best first"
 SCORE_SORTS = ("Score, best first", "Score, lowest first")
 
-_WEEK = {
-    "postgresql": "CAST(date_trunc('week', s.created_date) AS date)",
-    "sqlite": "date(s.created_date, 'weekday 0', '-6 days')",
-}
 _UNINDEXED_SORT = {  # the same ordering value, but the planner cannot walk an index for it
     "postgresql": {"score": "(score + 0)", "created_date": "(created_date + interval '0 seconds')"},
     "sqlite": {"score": "+score", "created_date": "+created_date"},
@@ -80,7 +82,7 @@ class LeadFilters:
     created_from: date | None = None
     created_to: date | None = None  # inclusive day
     min_score: float | None = None
-    new_since: datetime | None = None  # first scored at or after this moment
+    new_since: datetime | None = None  # first scored at or after this moment (aware, or naive UTC)
 
     def bound_values(self) -> dict[str, object]:
         """The parameters of the active filters, keyed as in the SQL conditions."""
@@ -146,19 +148,21 @@ def _columns(view: SchemaView, prefix: str = "") -> str:
 
 
 def _start_of(day: date | None) -> datetime | None:
-    return None if day is None else datetime.combine(day, time.min)
+    """When the day begins in the business time zone, as an aware UTC instant."""
+    return None if day is None else day_start(day)
 
 
 def _frame(conn: Connection | Engine, clause: TextClause, params: dict | None = None,
            dates: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Run a statement and return a frame, with date columns parsed whatever the dialect returns."""
+    """Run a statement and return a frame, with moment columns as wall-clock times in the business time zone
+    (whatever the dialect returns: SQLite's text of the UTC instant, Postgres' timestamptz)."""
     if isinstance(conn, Engine):
         with conn.connect() as connection:
             return _frame(connection, clause, params, dates)
     result = conn.execute(clause, params or {})
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     for name in dates:
-        frame[name] = pd.to_datetime(frame[name], format="mixed")
+        frame[name] = wall_times(pd.to_datetime(frame[name], format="mixed", utc=True))
     return frame
 
 
@@ -175,7 +179,7 @@ def _bind(sql: str, values: dict[str, object]) -> TextClause:
     """A text clause whose list parameters expand into IN-lists and whose moments are typed."""
     clause = text(sql)
     lists = [bindparam(name, expanding=True) for name in values if name == "grades" or name.startswith("pick_")]
-    moments = [bindparam(name, type_=DateTime()) for name in _DATETIME_PARAMS if name in values]
+    moments = [bindparam(name, type_=UtcDateTime()) for name in _DATETIME_PARAMS if name in values]
     return clause.bindparams(*lists, *moments)
 
 
@@ -346,8 +350,8 @@ def _span(created_from: date, created_to: date) -> dict[str, datetime]:
     return {"lo": _start_of(created_from), "hi": _start_of(created_to + timedelta(days=1))}
 
 
-def _span_clause(sql: str) -> TextClause:
-    return text(sql).bindparams(bindparam("lo", type_=DateTime()), bindparam("hi", type_=DateTime()))
+def _span_clause(sql: str, moments: tuple[str, ...] = ()) -> TextClause:
+    return text(sql).bindparams(*(bindparam(name, type_=UtcDateTime()) for name in ("lo", "hi", *moments)))
 
 
 def channel_summary(conn: Connection | Engine, outcome: str, channel: str, created_from: date,
@@ -360,12 +364,32 @@ def channel_summary(conn: Connection | Engine, outcome: str, channel: str, creat
 
 def weekly_channel_trend(conn: Connection | Engine, outcome: str, channel: str, created_from: date,
                          created_to: date) -> pd.DataFrame:
-    """Per week (Monday) and channel value: volume, mean score and outcomes."""
-    week = _WEEK[_dialect(conn)]
-    sql = _channel_sql(outcome, f"{week} AS week, {{channel}} AS channel", f"{week}, {{channel}}", channel)
-    frame = _frame(conn, _span_clause(sql + " ORDER BY week"), _span(created_from, created_to))
-    frame["week"] = pd.to_datetime(frame["week"], format="mixed")
+    """Per week (from Monday midnight in the business time zone) and channel value: volume, mean score and
+    outcomes. Each lead's week is found by comparing its stored UTC time with the weeks' UTC starts."""
+    weeks = _mondays(created_from, created_to)
+    starts = {f"week_{i}": _start_of(monday) for i, monday in enumerate(weeks) if i > 0}
+    bucket = _week_of("s.created_date", 0, len(weeks) - 1)
+    sql = _channel_sql(outcome, f"{bucket} AS week, {{channel}} AS channel", "1, 2", channel)
+    frame = _frame(conn, _span_clause(sql + " ORDER BY 1, 2", tuple(starts)), {**_span(created_from, created_to), **starts})
+    frame["week"] = pd.to_datetime(pd.Series([weeks[int(i)] for i in frame["week"]], dtype=object))
     return frame
+
+
+def _mondays(created_from: date, created_to: date) -> list[date]:
+    """The Mondays of the weeks from created_from's to created_to's (at least created_from's)."""
+    first = created_from - timedelta(days=created_from.weekday())
+    return [first + timedelta(weeks=i) for i in range(max(0, (created_to - first).days // 7) + 1)]
+
+
+def _week_of(column: str, first: int, last: int) -> str:
+    """The index of the week (first..last) a moment falls in: a balanced tree of comparisons with the bound
+    week starts `:week_i`, a handful per row. Rows before week `first`'s start are not asked about (the span
+    excludes them)."""
+    if first == last:
+        return str(first)
+    middle = (first + last + 1) // 2
+    return (f"CASE WHEN {column} < :week_{middle} THEN {_week_of(column, first, middle - 1)} "
+            f"ELSE {_week_of(column, middle, last)} END")
 
 
 def score_band_conversion(conn: Connection | Engine, outcome: str, created_from: date,
@@ -458,6 +482,7 @@ LIVE_OVERALL = "all"  # core.live.OVERALL: the period of a version's overall row
 DECISIONS_MAX = 200
 _LIVE_FIGURES = ("p.model_version, p.computed_at, p.period, p.period_start, p.period_end, p.n_labelled, p.n_positive, "
                  "p.needed, p.auc, p.pr_auc, p.precision, p.recall, p.threshold, p.completion_by_grade")
+_LIVE_MOMENTS = ("computed_at", "period_start", "period_end")  # period_*: the UTC text of the first / last creation
 _LATEST_OVERALL = ("SELECT id, model_version, computed_at, ROW_NUMBER() OVER (PARTITION BY model_version "
                    "ORDER BY computed_at DESC, id DESC) AS pick FROM live_performance WHERE period = :overall")
 
@@ -468,7 +493,7 @@ def live_overall(conn: Connection | Engine) -> pd.DataFrame:
     sql = (f"SELECT {_LIVE_FIGURES}, p.calibration, p.excluded_never_scored, p.excluded_scored_after_outcome "
            f"FROM live_performance p JOIN ({_LATEST_OVERALL}) t ON t.id = p.id AND t.pick = 1 "
            "ORDER BY p.computed_at DESC, p.model_version DESC")
-    return _frame(conn, text(sql), {"overall": LIVE_OVERALL}, dates=("computed_at",))
+    return _frame(conn, text(sql), {"overall": LIVE_OVERALL}, dates=_LIVE_MOMENTS)
 
 
 def live_weekly(conn: Connection | Engine) -> pd.DataFrame:
@@ -476,7 +501,7 @@ def live_weekly(conn: Connection | Engine) -> pd.DataFrame:
     sql = (f"SELECT {_LIVE_FIGURES} FROM live_performance p "
            f"JOIN ({_LATEST_OVERALL}) t ON t.model_version = p.model_version AND t.computed_at = p.computed_at "
            "AND t.pick = 1 WHERE p.period <> :overall ORDER BY p.model_version, p.period")
-    return _frame(conn, text(sql), {"overall": LIVE_OVERALL}, dates=("computed_at",))
+    return _frame(conn, text(sql), {"overall": LIVE_OVERALL}, dates=_LIVE_MOMENTS)
 
 
 def live_snapshot(conn: Connection | Engine, model_version: str) -> str | None:

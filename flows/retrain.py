@@ -6,11 +6,10 @@ through the train flow (the same champion gate), and keep the decision, its reas
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from core.clock import utc_now
 from core.config import Settings
 from core.errors import BadInputError
 from core.retraining import (
@@ -42,7 +41,7 @@ def record_retrain_decision(settings: Settings, decision: RetrainDecision, champ
     """Keep the decision, its reason and what the retraining did, for the Model page."""
     engine = make_engine(settings.resolved_database_url(), settings.lead_schema())
     try:
-        record_decision(engine, decision, champion_version, datetime.now(), outcome)
+        record_decision(engine, decision, champion_version, utc_now(), outcome)
     finally:
         engine.dispose()
 

@@ -10,6 +10,7 @@ import plotly.express as px
 import streamlit as st
 from sqlalchemy import Engine
 
+from core.clock import local_date, utc_now, zone_name
 from dashboard import db, empty_states, lead_list, queries, stored_json, style
 from dashboard.queries import FilterOptions, LeadFilters
 from dashboard.schema_view import ListColumn, SchemaView
@@ -63,8 +64,9 @@ def sidebar_filters(options: FilterOptions, view: SchemaView) -> LeadFilters:
 
 
 def _a_day_ago() -> datetime:
-    """24 hours ago, to the minute (so the cached count of the same list is reused for a minute)."""
-    return datetime.now().replace(second=0, microsecond=0) - timedelta(days=1)
+    """24 hours ago (an instant: the same in every time zone), to the minute, so the cached count of the same list
+    is reused for a minute."""
+    return utc_now().replace(second=0, microsecond=0) - timedelta(days=1)
 
 
 def grade_summary(counts: dict[str, int]) -> int:
@@ -96,7 +98,8 @@ def lead_table(engine: Engine, view: SchemaView, filters: LeadFilters, total: in
         "Rank": st.column_config.NumberColumn("Rank", width=60, help="Position within the scoring run that scored this lead (1 = best of that night)"),
         "Trend": st.column_config.TextColumn("Trend", width=100),
         "Why": st.column_config.TextColumn("Why (top reasons)", width=520),
-        view.time_word: st.column_config.DatetimeColumn(view.time_word, format="YYYY-MM-DD HH:mm"),
+        view.time_word: st.column_config.DatetimeColumn(view.time_word, format="YYYY-MM-DD HH:mm",
+                                                        help=f"Time in {zone_name()}"),
     })
     export_button(engine, view, filters, sort, total)
     return rows
@@ -111,7 +114,7 @@ def export_button(engine: Engine, view: SchemaView, filters: LeadFilters, sort: 
     """CSV of the filtered list; the query itself is capped, and runs only when clicked."""
     rows = min(total, queries.EXPORT_MAX_ROWS)
     st.download_button(f"Download these {rows:,} leads as CSV", key="export", mime="text/csv",
-                       file_name=f"leads-{date.today():%Y%m%d}.csv", on_click="ignore",
+                       file_name=f"leads-{local_date(utc_now()):%Y%m%d}.csv", on_click="ignore",
                        icon=":material/download:",
                        data=lambda: lead_list.csv_bytes(queries.export_leads(engine, view, filters, sort), view))
     if total > queries.EXPORT_MAX_ROWS:
@@ -142,7 +145,8 @@ def lead_detail(engine: Engine, view: SchemaView, lead_id: str) -> None:
     cards[3].metric("Trend", style.trend(lead["trend"]))
     cards[4].metric("Outcome", outcome(view, lead["outcome__"]), help=f"Success: {view.outcome_rule}")
     copied = " · ".join(f"{c.label} {c.shown(lead[c.key])}" for c in view.copied)
-    st.caption(f"{view.time_word} {lead['created_date']:%Y-%m-%d %H:%M} · {copied} · model {lead['model_version']}")
+    st.caption(f"{view.time_word} {lead['created_date']:%Y-%m-%d %H:%M} ({zone_name()}) · {copied} · "
+               f"model {lead['model_version']}")
     reasons(lead)
     history(engine, lead_id)
     with st.expander(f"Stored columns of this lead ({len(view.raw_columns)})"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,7 @@ def seed_database(engine: Engine, now: datetime | None = None, seed: int = 7,
                   schema: LeadSchema | None = None) -> Seeded:
     """Write the whole story into an empty database of `schema` (default: the engine's); returns what was written."""
     schema = schema or store.engine_schema(engine)
-    now = (now or datetime.now()).replace(microsecond=0)
+    now = (now or datetime.now(UTC).replace(tzinfo=None)).replace(microsecond=0)  # naive UTC, as stored
     rng = np.random.default_rng(seed)
     batches = _batches(now)
     leads, true_score = _leads(rng, schema, batches)

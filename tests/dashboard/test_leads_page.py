@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -69,7 +69,7 @@ def test_minimum_score_and_new_since_yesterday(seeded: Seeded, open_page) -> Non
 
     assert_clean(at)
     current = seeded.current
-    since = datetime.now() - timedelta(days=1)
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=1)  # stored times are naive UTC
     expected = current[(current["score"] >= 0.6) & current["previous_score"].isna() & (current["scored_at"] >= since)]
     assert len(expected) > 0
     assert metrics(at)["Leads matching"] == str(len(expected))

@@ -17,6 +17,7 @@ from alembic import command
 from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
 
 from core import migrate, store
+from core.clock import as_utc
 from core.lead_schema import BUILTIN_SCHEMA, load_schema
 from core.schema import validate_file
 from tests.paths import PROJECT_ROOT, SHARED_DATA
@@ -162,15 +163,20 @@ def _user_tables(engine: Engine) -> list[str]:
 
 
 def _rows(engine: Engine) -> dict[str, list[tuple]]:
-    """Every row of every product table, as (column, value) pairs sorted, rows sorted."""
+    """Every row of every product table, as (column, value) pairs sorted, rows sorted; a moment as its UTC
+    instant (a naive value is one: revision 0005 keeps each as that instant, in timestamptz on Postgres)."""
     meta = MetaData()
     meta.reflect(engine, only=[n for n in _user_tables(engine) if not n.startswith("lead_scores_")])  # partitions
     out = {}
     with engine.connect() as conn:
         for name, table in meta.tables.items():
-            rows = [tuple(sorted(row._mapping.items())) for row in conn.execute(select(table))]
+            rows = [tuple(sorted((k, _instant(v)) for k, v in row._mapping.items())) for row in conn.execute(select(table))]
             out[name] = sorted(rows, key=repr)
     return out
+
+
+def _instant(value: object) -> object:
+    return as_utc(value) if isinstance(value, datetime) else value
 
 
 def _shape(engine: Engine, foreign_keys: bool = True) -> dict[str, dict]:
@@ -339,7 +345,7 @@ def test_new_database_migrates_to_head_with_the_declared_tables(database_url: st
     with engine.connect() as conn:
         recorded = conn.execute(select(store.schema_info.c.name, store.schema_info.c.fingerprint)).all()
     engine.dispose()
-    assert _revision(database_url) == migrate.head_revision() == "0004"
+    assert _revision(database_url) == migrate.head_revision() == "0005"
     assert recorded == [(schema.name, schema.fingerprint)]
     assert migrated == _declared_shape(second_url, schema), "the migrations and core/store.py disagree"
 
@@ -415,4 +421,4 @@ def test_a_database_of_a_newer_release_is_refused_in_one_line(database_url: str)
 def test_migrations_find_their_folder_from_any_working_directory(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     migrate.head_revision.cache_clear()
-    assert migrate.head_revision() == "0004"
+    assert migrate.head_revision() == "0005"
