@@ -313,7 +313,7 @@ def _copy_batches(conn: Connection, table: str, names: list[str], batches: Itera
                         writer=QueuedLibpqWriter(cursor)) as copy:  # the server parses while we write the next
         for batch in batches:
             buffer = io.BytesIO()
-            pa_csv.write_csv(batch, buffer, options)
+            pa_csv.write_csv(store.naive_utc(batch), buffer, options)
             copy.write(buffer.getbuffer())
 
 
