@@ -15,7 +15,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -114,7 +114,7 @@ def _crash_when(cluster: PrivateCluster, process, url: str, copy: str, table: st
         wait_for_state(process, lambda: copy_rows_in_progress(probe, copy, table) > 0, what)
     finally:
         probe.dispose()
-    crashed = datetime.now()
+    crashed = datetime.now(UTC)  # stored moments are UTC (timestamptz): compared as aware instants
     cluster.stop_immediately()
     return crashed
 
