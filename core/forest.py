@@ -33,7 +33,12 @@ class ForestPredictor:
         self.cache_dir = cache_dir
         self._compiled = None
         self._checked = False
-        self.compiled = self._load_compiled()
+        self._load_compiled()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the compiled trees score (False: LightGBM does)."""
+        return self._compiled is not None
 
     def predict(self, matrix: np.ndarray, threads: int = 1) -> np.ndarray:
         """One probability per row of the matrix (columns in the model's feature order)."""
@@ -44,12 +49,11 @@ class ForestPredictor:
             return self.booster.predict(matrix, num_threads=threads)
         return self._compiled.predict(matrix, n_jobs=threads)
 
-    def _load_compiled(self) -> bool:
+    def _load_compiled(self) -> None:
         try:
             self._compiled = compiled_forest(self.booster, self.cache_dir)
         except Exception as error:  # noqa: BLE001 - the compiler is an accelerator: LightGBM gives the same scores
             log.warning("compiled trees unavailable (%s: %s); scoring with LightGBM", type(error).__name__, error)
-        return self._compiled is not None
 
     def _check_against_lightgbm(self, sample: np.ndarray) -> None:
         expected = self.booster.predict(sample, num_threads=1)
@@ -58,7 +62,7 @@ class ForestPredictor:
         if not np.allclose(got, expected, rtol=0, atol=CHECK_TOLERANCE):
             log.warning("compiled trees disagree with LightGBM (max difference %.3g); scoring with LightGBM",
                         float(np.max(np.abs(got - expected))))
-            self._compiled, self.compiled = None, False
+            self._compiled = None
 
 
 def compiled_forest(booster: lightgbm.Booster, cache_dir: Path):

@@ -44,21 +44,21 @@ SHARED_COLUMNS = {
 
 def upgrade() -> None:
     """Postgres: timestamp -> timestamptz, old values read as UTC; SQLite: nothing to do."""
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("SET LOCAL TimeZone = 'UTC'")
-    for table, columns in _timestamp_columns(lead_schema()).items():
-        changes = ", ".join(f'ALTER COLUMN "{c}" TYPE timestamptz USING "{c}"::timestamptz' for c in columns)
-        op.execute(f'ALTER TABLE "{table}" {changes}')
+    _retype_timestamps("timestamptz")
 
 
 def downgrade() -> None:
     """Postgres: timestamptz -> timestamp holding the UTC wall time."""
+    _retype_timestamps("timestamp")
+
+
+def _retype_timestamps(sql_type: str) -> None:
+    """Every timestamp column to sql_type, converted in a UTC session (Postgres only)."""
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("SET LOCAL TimeZone = 'UTC'")
     for table, columns in _timestamp_columns(lead_schema()).items():
-        changes = ", ".join(f'ALTER COLUMN "{c}" TYPE timestamp USING "{c}"::timestamp' for c in columns)
+        changes = ", ".join(f'ALTER COLUMN "{c}" TYPE {sql_type} USING "{c}"::{sql_type}' for c in columns)
         op.execute(f'ALTER TABLE "{table}" {changes}')
 
 
