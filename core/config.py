@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     retrain_new_outcomes: int = 5_000  # LEADSCORE_RETRAIN_NEW_OUTCOMES: outcomes recorded since the champion's training
     dask_address: str | None = None  # LEADSCORE_DASK_ADDRESS=tcp://host:8786: score partitions on that Dask cluster
     dask_workers: int = 0  # LEADSCORE_DASK_WORKERS=N: on a local Dask cluster of N workers; 0 (and no address) = one process
+    dask_no_worker_patience_s: float = 120.0  # LEADSCORE_DASK_NO_WORKER_PATIENCE_S: a run fails once its cluster has had no worker this long
     cache_dir: Path | None = None  # LEADSCORE_CACHE_DIR: compiled trees (core/forest.py); default home/cache
     spill_dir: Path | None = None  # LEADSCORE_SPILL_DIR: partition files; a folder every Dask worker shares
     schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("LEADSCORE_SCHEMA"))  # LEADSCORE_SCHEMA: the lead schema file; None = the built-in CodePro schema

@@ -77,8 +77,8 @@ def score_in_partitions(settings: Settings, model, model_version: str, rescore_a
     try:
         planned = time.perf_counter()
         futures = partition_task.map(unmapped(settings), unmapped(model), unmapped(plan), list(range(partitions)))
-        wait(futures)  # every partition ends (scored or failed) before its folder may be removed
         try:
+            wait_for_partitions(futures, settings.dask_no_worker_patience_s)
             files = [future.result() for future in futures]
         except Exception as error:
             _record_failure(settings, plan, error)
@@ -90,6 +90,41 @@ def score_in_partitions(settings: Settings, model, model_version: str, rescore_a
         return run
     finally:
         remove_spill(plan)
+
+
+class NoDaskWorkers(RuntimeError):
+    """The cluster lost every worker and none came back: the run's partitions would wait for ever."""
+
+
+def wait_for_partitions(futures: list, patience_s: float, poll_s: float = 2.0) -> None:
+    """Every partition ends (scored or failed) before its folder may be removed; a cluster without a single
+    worker for patience_s seconds (workers that died and could not be restarted) fails the run instead of
+    leaving it waiting for ever."""
+    client = getattr(get_run_context().task_runner, "client", None)
+    if client is None:
+        wait(futures)
+        return
+    from distributed import wait as wait_on_dask  # imported only when scoring on Dask
+
+    running = [future.wrapped_future for future in futures]
+    workerless_since = None
+    while True:
+        try:
+            with client.as_current():  # distributed's wait asks for the current client
+                wait_on_dask(running, timeout=poll_s)
+            return
+        except TimeoutError:
+            pass
+        if client.nthreads():
+            workerless_since = None
+            continue
+        workerless_since = workerless_since or time.monotonic()
+        if time.monotonic() - workerless_since >= patience_s:
+            unscored = sum(not partition.done() for partition in running)
+            client.cancel(running)
+            raise NoDaskWorkers(f"the Dask cluster at {client.scheduler.address} has had no worker for "
+                                f"{patience_s:.0f} s with {unscored} of {len(running)} partitions unscored; start "
+                                "workers (or mend what kills them) and run again")
 
 
 def _record_failure(settings: Settings, plan: PartitionPlan, error: BaseException) -> None:

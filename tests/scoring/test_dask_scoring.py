@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 import dask
@@ -34,11 +36,24 @@ PARTITION_CHUNK_ROWS = 2_500  # several chunks per partition: the kill comes mid
 COMPARED = ["lead_id", "score", "grade", "rank", "predicted", "reasons_positive", "reasons_negative", "trend"]
 
 
+def _local_cluster(workers: int = 2) -> LocalCluster:
+    """Worker processes; a task whose worker dies twice fails the run (allowed-failures = 1)."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    """Two worker processes; a task whose worker dies twice fails the run (allowed-failures = 1)."""
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
-            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
+    """Shared by the tests that kill no worker."""
+    with _local_cluster() as local:
+        yield local
+
+
+@pytest.fixture
+def own_cluster():
+    """A cluster of its own for a test that kills workers: a nanny that fails to restart its worker under load
+    must not leave the next test without workers."""
+    with _local_cluster() as local:
         yield local
 
 
@@ -149,13 +164,13 @@ def test_dask_run_equals_single_process_run_and_second_run_scores_nothing(prefec
     assert list((tmp_path / "spill").iterdir()) == []  # the partition files are removed after the write
 
 
-def test_worker_killed_mid_partition_is_retried_and_the_run_is_complete(prefect_harness, cluster, nightly,
+def test_worker_killed_mid_partition_is_retried_and_the_run_is_complete(prefect_harness, own_cluster, nightly,
                                                                         dev_model, tmp_path):
     score_leads(nightly, dev_model, "m", "1", chunk_rows=CHUNK_ROWS)
     expected = _scores(nightly)
     _forget_scores(nightly)
 
-    run = _run_on_dask(cluster, _settings(nightly, tmp_path), dev_model, partition_killing_its_worker_once)
+    run = _run_on_dask(own_cluster, _settings(nightly, tmp_path), dev_model, partition_killing_its_worker_once)
 
     assert (tmp_path / "spill" / "killed-once").exists()  # a worker process really died mid-partition
     assert run.leads_scored == INFERENCE_LEADS
@@ -163,17 +178,48 @@ def test_worker_killed_mid_partition_is_retried_and_the_run_is_complete(prefect_
     assert _runs(nightly)["status"].tolist() == ["succeeded"]
 
 
-def test_partition_whose_worker_keeps_dying_fails_the_run_with_nothing_visible(prefect_harness, cluster, nightly,
-                                                                               dev_model, tmp_path):
+def test_partition_whose_worker_keeps_dying_fails_the_run_with_nothing_visible(prefect_harness, own_cluster, cluster,
+                                                                               nightly, dev_model, tmp_path):
     settings = _settings(nightly, tmp_path)
     with pytest.raises(Exception, match="(?i)killed|died|worker"):
-        _run_on_dask(cluster, settings, dev_model, partition_killing_every_worker)
+        _run_on_dask(own_cluster, settings, dev_model, partition_killing_every_worker)
 
     assert len(_scores(nightly)) == len(_history(nightly)) == 0
     failed = _runs(nightly)
     assert failed["status"].tolist() == ["failed"] and failed["leads_scored"].tolist() == [0]
     rerun = _run_on_dask(cluster, settings, dev_model)
     assert rerun.leads_scored == INFERENCE_LEADS == _scores(nightly)["lead_id"].nunique()
+
+
+@task(cache_policy=NO_CACHE)
+def partition_that_never_ends(settings: Settings, model, plan, partition: int):
+    (plan.folder.parent / f"started-{partition}").touch()
+    time.sleep(600)
+
+
+def _close_every_worker_once_a_partition_runs(cluster: LocalCluster, spill: Path) -> threading.Thread:
+    def close_workers() -> None:
+        deadline = time.monotonic() + 120
+        while not any(spill.glob("started-*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        cluster.scale(0)
+    closer = threading.Thread(target=close_workers, daemon=True)
+    closer.start()
+    return closer
+
+
+def test_cluster_left_without_workers_fails_the_run_instead_of_waiting_for_ever(prefect_harness, own_cluster, nightly,
+                                                                                dev_model, tmp_path):
+    settings = _settings(nightly, tmp_path).model_copy(update={"dask_no_worker_patience_s": 3.0})
+    closer = _close_every_worker_once_a_partition_runs(own_cluster, tmp_path / "spill")
+    started = time.monotonic()
+    with pytest.raises(Exception, match="has had no worker for 3 s with [1-9][0-9]* of 4 partitions unscored"):
+        _run_on_dask(own_cluster, settings, dev_model, partition_that_never_ends)
+
+    closer.join()
+    assert time.monotonic() - started < 120 and not own_cluster.scheduler_info["workers"]
+    assert len(_scores(nightly)) == len(_history(nightly)) == 0
+    assert _runs(nightly)["status"].tolist() == ["failed"]
 
 
 def test_settings_choose_the_task_runner(tmp_path, monkeypatch):
