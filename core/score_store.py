@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from core import store
 from core.features import quoted
 from core.lead_schema import LeadSchema
+from core.sqlite_export import read_in_child, rows_as_tables
 
 SCRATCH_NAME, SCRATCH_KEY = "run_stage", "leadscore_scratch_database"  # SQLite: the attached scratch file
 REBUILD_SHARE = 0.5  # a run replacing this share of current_scores rebuilds the table rather than updating it
@@ -61,15 +62,28 @@ def lead_chunk_types(schema: LeadSchema) -> dict[str, pa.DataType]:
 
 
 def read_lead_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, schema: LeadSchema,
-                     time_columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The query's rows in chunks (time_columns parsed): COPY + Arrow on Postgres, the driver's cursor on SQLite.
+                     time_columns: list[str], read_ahead: bool = False) -> Iterator[pd.DataFrame]:
+    """The query's rows in chunks (time_columns parsed): COPY + Arrow on Postgres, the driver's cursor on SQLite;
+    read_ahead (a query using no function registered on this connection): a SQLite file is read by a child process
+    while the caller works on the previous chunk (core/sqlite_export.py).
     (ADBC's SQLite reader is 3x faster but links a second SQLite library into the process, and two libraries
     holding one database file break each other's POSIX locks: sqlite.org/howtocorrupt.html, 2.2.1.)"""
     types = lead_chunk_types(schema)
     if store.is_postgres(conn):
         yield from _copy_out_chunks(conn, sql, params, chunk_rows, types, time_columns)
+    elif read_ahead and (database := _sqlite_file(conn)) is not None:
+        for table in read_in_child(database, sql, params, chunk_rows, types):
+            yield _parse_times(table.to_pandas(), time_columns)
     else:
         yield from _cursor_chunks(conn, sql, params, chunk_rows, types, time_columns)
+
+
+def _sqlite_file(conn: Connection) -> Path | None:
+    """The SQLite database's file (None in memory: a child could not see it)."""
+    name = conn.engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name).resolve()
 
 
 def _literal_sql(conn: Connection, sql: str, params: dict) -> str:
@@ -82,11 +96,8 @@ def _cursor_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, ty
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.execute(sql, params)
-        names = [d[0] for d in cursor.description]
-        while rows := cursor.fetchmany(chunk_rows):
-            columns = [pa.array(values, types.get(name), from_pandas=True) for name, values in
-                       zip(names, zip(*rows, strict=True), strict=True)]
-            yield _parse_times(pa.Table.from_arrays(columns, names=names).to_pandas(), time_columns)
+        for table in rows_as_tables(cursor, chunk_rows, types):
+            yield _parse_times(table.to_pandas(), time_columns)
     finally:
         cursor.close()
 

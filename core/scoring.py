@@ -157,7 +157,7 @@ def read_unscored(conn: Connection, schema: LeadSchema, version: str, rescore_al
     """Stream the leads to score in chunks of chunk_rows."""
     params = {} if rescore_all else {"version": version}  # Postgres binds the values into COPY's text
     yield from read_lead_chunks(conn, unscored_leads_sql(schema, rescore_all), params, chunk_rows,
-                                schema, [created_column(schema)])
+                                schema, [created_column(schema)], read_ahead=True)
 
 
 def score_leads(engine: Engine, model, model_name: str, model_version: str, *, rescore_all: bool = False,
