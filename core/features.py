@@ -102,7 +102,9 @@ def sum_values(frame: pd.DataFrame, schema: LeadSchema, feature: Feature) -> np.
 def created_times(frame: pd.DataFrame, schema: LeadSchema) -> pd.DatetimeIndex:
     """The leads' creation times (the schema's created column: UTC instants) as wall-clock times in the business
     time zone, where "enquired in the morning" and "on a Monday" mean what a sales rep means."""
-    stored = pd.to_datetime(raw_values(frame, schema.raw(schema.created_column)), format="ISO8601")
+    stored = raw_values(frame, schema.raw(schema.created_column))
+    if not pd.api.types.is_datetime64_any_dtype(stored):  # the scoring read parsed them already
+        stored = pd.to_datetime(stored, format="ISO8601")
     return wall_times(pd.DatetimeIndex(stored))
 
 
