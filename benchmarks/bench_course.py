@@ -29,7 +29,7 @@ from pathlib import Path
 from benchmarks.harness import verdict
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("LEADSCORE_BENCH_SHARED", ROOT.parent.parent / "shared"))
+SHARED = Path(os.environ.get("LEADSCORE_BENCH_SHARED", ROOT.parent / "shared"))  # ../shared beside the clone
 DATA = SHARED / "data"
 COURSE = SHARED / "bench"
 TARGET_FACTOR = 8.0
