@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -134,6 +135,22 @@ def _as_level(series: pd.Series) -> pd.Series:
     else:
         text = series.astype(object).map(str, na_action="ignore")
     return text.fillna(MISSING).astype(object)
+
+
+def import_evidently_in_background() -> threading.Thread:
+    """Evidently takes ~6 s to import: a nightly run starts importing it as it starts scoring (whose heavy parts
+    run in compiled code, the database or a reading process), so the run's drift report does not wait for it."""
+    thread = threading.Thread(target=_import_evidently, name="import-evidently", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_evidently() -> None:
+    try:
+        import evidently  # noqa: F401
+        import evidently.presets  # noqa: F401
+    except Exception:  # noqa: BLE001 - the report imports it again and says what is wrong
+        return
 
 
 def _run_evidently(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict[str, str]) -> Any:

@@ -16,6 +16,7 @@ from prefect import Flow, flow, task
 from prefect.cache_policies import NO_CACHE
 
 from core.config import Settings, load_settings
+from core.drift import import_evidently_in_background
 from core.monitoring import report_run_drift, runs_missing_drift
 from core.registry import Champion, load_champion, require_champion
 from core.retraining import latest_decision_lines
@@ -68,6 +69,7 @@ def runs_without_drift_report(settings: Settings, model_version: str) -> list[Sc
 def score_flow(rescore_all: bool = False) -> ScoringRun:
     """Score every lead the champion has not scored yet, report drift, then decide on retraining and say why."""
     settings = load_settings()
+    import_evidently_in_background()  # ready for the drift report once the leads are scored
     champion = load_champion_model(settings)
     if settings.scores_on_dask():
         run = score_in_partitions(settings, champion.model, champion.version, rescore_all)
