@@ -1,7 +1,9 @@
-"""store.bulk_insert round-trips every column type the product writes, on SQLite and Postgres."""
+"""store.bulk_insert and store.bulk_load (SQLite: through an ADBC scratch file) round-trip every column type the
+product writes, on SQLite and Postgres."""
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import Boolean, Column, DateTime, Float, Integer, MetaData, SmallInteger, Table, Text
 
 from core import store
@@ -37,12 +39,14 @@ def _frame() -> pd.DataFrame:
     })
 
 
-def test_bulk_insert_round_trips_types_nulls_and_order(engine):
+@pytest.mark.parametrize("write", [store.bulk_insert, store.bulk_load])
+def test_bulk_writes_round_trip_types_nulls_and_order(engine, write):
     _table(engine)
     frame = _frame()
     order = np.arange(len(frame))[::-1][: len(frame) - 10]  # a subset, written in reverse
-    with engine.begin() as conn:
-        store.bulk_insert(conn, "roundtrip", frame, order)
+    assert len(order) >= store.SCRATCH_ROWS  # bulk_load: the large-batch way
+    with store.write_transaction(engine) as conn:
+        write(conn, "roundtrip", frame, order)
     back = store.read_frame(engine, "SELECT * FROM roundtrip ORDER BY id", parse_dates=["at"])
     expected = frame.iloc[np.sort(order)].reset_index(drop=True)
     assert len(back) == len(expected)
