@@ -168,6 +168,7 @@ def test_a_large_batch_is_stored_as_a_small_one(engine, tmp_path, monkeypatch):
     frame = real_sample(100)  # the whole real test file
     frame.loc[3, "referred_lead"] = "7"  # rejected
     frame.loc[7] = frame.loc[5]  # a duplicate
+    frame.loc[[20, 60], "chat_clicked"] = ["2", "1"]  # two rows with an interaction (a column empty in most rows)
     path = write_sample(tmp_path / "leads.csv", frame)
     monkeypatch.setattr(store, "SCRATCH_ROWS", 10**9)
     small = ingest_file(engine, path)
