@@ -43,6 +43,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from core.clock import UtcDateTime, as_utc_instants, postgres_session_options, utc_now
 from core.errors import BadInputError
@@ -50,6 +51,7 @@ from core.lead_schema import LeadSchema, load_schema
 from core.migrate import upgrade_database
 
 LEAD_ID = "lead_id"
+LOCK_NOT_AVAILABLE = "55P03"  # Postgres: a NOWAIT lock is held by another session
 SCRATCH_ROWS = 50_000  # from this many rows, bulk_load on SQLite goes through a scratch database file
 SCRATCH_NAME, SCRATCH_KEY = "load_stage", "leadscore_load_scratch"  # SQLite: the attached scratch file
 
@@ -457,30 +459,46 @@ def indexes_and_foreign_keys_after_load(conn: Connection, table: Table, incoming
     instead of one trigger query per row (1M leads: 0.3 s instead of 1.9 s of server time). Inside the
     caller's transaction, so a failure rolls the drop back too. SQLite: when the batch outnumbers the stored
     rows (WAL readers keep their snapshot meanwhile); its foreign keys stay (a rowid lookup per row is cheap).
-    Postgres: only into an empty table, since the dropped index locks readers of the table out until the load
-    commits."""
+    Postgres: only into an empty table, since the drops lock readers of the table (and of the tables its keys
+    reference) out until the load commits, and only when those locks are free at once: a reader holding one
+    keeps the indexes and keys in place (a slower load, never a deadlock with the reader)."""
     indexes = [index for index in table.indexes if not index.unique]
     foreign_keys = _foreign_keys(conn, table.name) if is_postgres(conn) else []
-    if not (indexes or foreign_keys) or _holds_at_least(conn, table.name, 1 if is_postgres(conn) else incoming_rows):
+    if not (indexes or foreign_keys) or _holds_at_least(conn, table.name, 1 if is_postgres(conn) else incoming_rows) \
+            or (is_postgres(conn) and not _locked_without_waiting(conn, [table.name, *(f[2] for f in foreign_keys)])):
         yield
         return
     for index in indexes:
         index.drop(conn)
-    for name, _definition in foreign_keys:
+    for name, _definition, _referenced in foreign_keys:
         conn.execute(text(f'ALTER TABLE "{table.name}" DROP CONSTRAINT "{name}"'))
     yield
     for index in indexes:
         index.create(conn)
-    for name, definition in foreign_keys:
+    for name, definition, _referenced in foreign_keys:
         conn.execute(text(f'ALTER TABLE "{table.name}" ADD CONSTRAINT "{name}" {definition}'))
 
 
-def _foreign_keys(conn: Connection, table_name: str) -> list[tuple[str, str]]:
-    """Postgres: the table's foreign keys, by name and definition (as pg_dump would add them back)."""
-    rows = conn.execute(text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+def _foreign_keys(conn: Connection, table_name: str) -> list[tuple[str, str, str]]:
+    """Postgres: the table's foreign keys: name, definition (as pg_dump adds them back), referenced table."""
+    rows = conn.execute(text("SELECT conname, pg_get_constraintdef(oid), CAST(confrelid AS regclass) FROM pg_constraint "
                              "WHERE conrelid = CAST(:table AS regclass) AND contype = 'f' ORDER BY conname"),
                         {"table": f'"{table_name}"'})
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1], str(row[2]).strip('"')) for row in rows]
+
+
+def _locked_without_waiting(conn: Connection, tables: list[str]) -> bool:
+    """Postgres: the tables locked for the drops (ACCESS EXCLUSIVE) now, or not at all (the lock is kept until
+    the transaction ends)."""
+    names = ", ".join(f'"{name}"' for name in dict.fromkeys(tables))
+    try:
+        with conn.begin_nested():
+            conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE NOWAIT"))
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            return False
+        raise
+    return True
 
 
 def _holds_at_least(conn: Connection, table_name: str, rows: int) -> bool:

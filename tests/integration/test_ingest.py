@@ -1,5 +1,6 @@
 """Ingest into the real stores (SQLite and Postgres): accounting, idempotence, labels, atomicity."""
 
+import threading
 from contextlib import ExitStack
 from datetime import datetime
 
@@ -203,3 +204,19 @@ def test_crash_after_a_large_batch_rolls_back_and_lets_the_scratch_file_go(engin
             connections = [stack.enter_context(engine.connect()) for _ in range(5)]
             for conn in connections:
                 assert {row[1] for row in conn.exec_driver_sql("PRAGMA database_list")} <= {"main", "temp"}
+
+
+def test_a_first_load_beside_a_reader_neither_waits_for_it_nor_drops_what_it_reads(postgres_engine):
+    """Postgres: a dashboard transaction that has read ingest_batches holds its lock; the first load into the empty
+    leads table then keeps its indexes and foreign key (no ACCESS EXCLUSIVE lock to wait for: no deadlock with a
+    reader that goes on to read leads) and commits while the reader is still open."""
+    with postgres_engine.connect() as reader:
+        reader.execute(select(func.count()).select_from(store.ingest_batches)).scalar_one()  # its lock is kept
+        done: list = []
+        worker = threading.Thread(target=lambda: done.append(
+            ingest_file(postgres_engine, SHARED_DATA / "leadscoring_inference.csv")))
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "the ingest waited for the reader's lock"
+        assert reader.execute(select(func.count()).select_from(LEADS)).scalar_one() == 24_983  # read committed
+    assert done[0].loaded == 24_983
