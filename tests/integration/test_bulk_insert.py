@@ -1,5 +1,5 @@
-"""store.bulk_insert and store.bulk_load (SQLite: through an ADBC scratch file) round-trip every column type the
-product writes, on SQLite and Postgres."""
+"""store.bulk_insert and store.bulk_load (narrow and wide parts; SQLite: through an ADBC scratch file) round-trip
+every column type the product writes, on SQLite and Postgres."""
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ def test_bulk_writes_round_trip_types_nulls_and_order(engine, write):
     _table(engine)
     frame = _frame()
     order = np.arange(len(frame))[::-1][: len(frame) - 10]  # a subset, written in reverse
-    assert len(order) >= store.SCRATCH_ROWS  # bulk_load: the large-batch way
+    assert len(order) >= store.LARGE_BATCH_ROWS  # bulk_load: the large-batch way
     with store.write_transaction(engine) as conn:
         write(conn, "roundtrip", frame, order)
     back = store.read_frame(engine, "SELECT * FROM roundtrip ORDER BY id", parse_dates=["at"])

@@ -159,25 +159,26 @@ def _stored_leads(engine: Engine) -> list[tuple]:
 
 
 @pytest.fixture
-def through_scratch(monkeypatch):
-    """Every bulk_load goes the large-batch way (SQLite: an ADBC scratch file), whatever its size."""
-    monkeypatch.setattr(store, "SCRATCH_ROWS", 1)
+def as_large_batches(monkeypatch):
+    """Every bulk_load goes the large-batch way (narrow and wide parts; SQLite: an ADBC scratch file)."""
+    monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 1)
 
 
 def test_a_large_batch_is_stored_as_a_small_one(engine, tmp_path, monkeypatch):
-    """The scratch-file load (SQLite) stores the same values, types and NULLs as prepared inserts."""
+    """The large-batch load (narrow and wide parts; SQLite: through a scratch file) stores the same values, types
+    and NULLs as a small one (prepared inserts on SQLite, one COPY on Postgres)."""
     frame = real_sample(100)  # the whole real test file
     frame.loc[3, "referred_lead"] = "7"  # rejected
     frame.loc[7] = frame.loc[5]  # a duplicate
     frame.loc[[20, 60], "chat_clicked"] = ["2", "1"]  # two rows with an interaction (a column empty in most rows)
     path = write_sample(tmp_path / "leads.csv", frame)
-    monkeypatch.setattr(store, "SCRATCH_ROWS", 10**9)
+    monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 10**9)
     small = ingest_file(engine, path)
     stored_small = _stored_leads(engine)
     with engine.begin() as conn:
         for table in ("leads", "rejected_leads", "ingest_batches"):
             conn.exec_driver_sql(f"DELETE FROM {table}")
-    monkeypatch.setattr(store, "SCRATCH_ROWS", 1)
+    monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 1)
     large = ingest_file(engine, path)
     assert (large.loaded, large.duplicate, large.rejected) == (small.loaded, small.duplicate, small.rejected) == \
         (98, 1, 1)
@@ -185,7 +186,7 @@ def test_a_large_batch_is_stored_as_a_small_one(engine, tmp_path, monkeypatch):
 
 
 def test_crash_after_a_large_batch_rolls_back_and_lets_the_scratch_file_go(engine, tmp_path, monkeypatch,
-                                                                           through_scratch):
+                                                                           as_large_batches):
     path = write_sample(tmp_path / "crash.csv", real_sample(20))
     rejected_rows = ingest_module._rejected_rows
 
