@@ -2,7 +2,7 @@
 
 import threading
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -17,7 +17,7 @@ from tests.paths import SHARED_DATA
 from tests.samples import real_sample, write_sample
 
 LEADS = store.schema_tables(load_schema()).leads
-BATCH_COLUMNS = ("batch_id", "label_batch_id", "label_recorded_at")
+BATCH_COLUMNS = ("batch_id", "label_batch_id")
 
 
 def _count(engine: Engine, table) -> int:
@@ -147,7 +147,7 @@ def test_indexes_are_in_place_after_a_first_load_and_a_later_one(engine, tmp_pat
 
 def _stored_leads(engine: Engine) -> list[tuple]:
     """Every stored value with its storage type (SQLite) or text (Postgres), in key order; of the batch columns,
-    whether they are set (each ingest has its own batch and time)."""
+    whether they are set (each ingest has its own batch)."""
     with engine.connect() as conn:
         names = [column.name for column in LEADS.columns if column.name not in BATCH_COLUMNS]
         if store.is_postgres(conn):
@@ -166,23 +166,29 @@ def as_large_batches(monkeypatch):
 
 def test_a_large_batch_is_stored_as_a_small_one(engine, tmp_path, monkeypatch):
     """The large-batch load (narrow and wide parts; SQLite: through a scratch file) stores the same values, types
-    and NULLs as a small one (prepared inserts on SQLite, one COPY on Postgres)."""
+    and NULLs as a small one (prepared inserts on SQLite, one COPY on Postgres), moments as UTC instants."""
+    monkeypatch.setenv("LEADSCORE_TIMEZONE", "Europe/Berlin")  # lead times read as Berlin wall-clock times
+    now = datetime(2026, 7, 1, 12, 30, 15, 123456, tzinfo=UTC)  # both ingests: the same label_recorded_at
     frame = real_sample(100)  # the whole real test file
     frame.loc[3, "referred_lead"] = "7"  # rejected
     frame.loc[7] = frame.loc[5]  # a duplicate
     frame.loc[[20, 60], "chat_clicked"] = ["2", "1"]  # two rows with an interaction (a column empty in most rows)
     path = write_sample(tmp_path / "leads.csv", frame)
     monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 10**9)
-    small = ingest_file(engine, path)
+    small = ingest_file(engine, path, now)
     stored_small = _stored_leads(engine)
     with engine.begin() as conn:
         for table in ("leads", "rejected_leads", "ingest_batches"):
             conn.exec_driver_sql(f"DELETE FROM {table}")
     monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 1)
-    large = ingest_file(engine, path)
+    large = ingest_file(engine, path, now)
     assert (large.loaded, large.duplicate, large.rejected) == (small.loaded, small.duplicate, small.rejected) == \
         (98, 1, 1)
     assert _stored_leads(engine) == stored_small
+    stored = store.read_frame(engine, "SELECT created_date, label_recorded_at FROM leads WHERE row_number = 1",
+                              parse_dates=["created_date", "label_recorded_at"])
+    written = pd.Timestamp(frame.loc[0, "created_date"]).tz_localize("Europe/Berlin").tz_convert(None)
+    assert (stored["created_date"][0], stored["label_recorded_at"][0]) == (written, pd.Timestamp(now).tz_convert(None))
 
 
 def test_crash_after_a_large_batch_rolls_back_and_lets_the_scratch_file_go(engine, tmp_path, monkeypatch,
