@@ -409,7 +409,8 @@ def _load_through_scratch_file(conn: Connection, table_name: str, parts: list[tu
     """Each part (its columns, the positions of its rows) into its own table of a scratch file, then copied.
     ADBC's SQLite library only ever opens the scratch file, and has closed it before sqlite3 attaches it: two
     SQLite libraries never hold one file (their POSIX locks would break each other: sqlite.org/howtocorrupt.html,
-    2.2.1). The scratch file is removed whatever happens (Linux keeps it readable until detached)."""
+    2.2.1). The scratch file is removed as soon as it is attached (Linux keeps it readable until detached), or
+    whatever happens before: only a process killed while ADBC writes it leaves it in the temporary folder."""
     import adbc_driver_sqlite.dbapi as adbc  # the SQLite Arrow driver, only where a large SQLite load needs it
 
     with tempfile.TemporaryDirectory(prefix="leadscore-load-") as folder:
@@ -425,9 +426,9 @@ def _load_through_scratch_file(conn: Connection, table_name: str, parts: list[tu
         detach_scratch(conn)  # a leftover of a failed load, not in use by this transaction
         conn.execute(text(f"ATTACH DATABASE :path AS {SCRATCH_NAME}"), {"path": str(path)})
         conn.info[SCRATCH_KEY] = SCRATCH_NAME  # read in this transaction: detached after it ends
-        for number, (columns, _positions) in enumerate(parts):
-            names = ", ".join(f'"{column}"' for column in columns.column_names)
-            conn.execute(text(f'INSERT INTO "{table_name}" ({names}) SELECT {names} FROM {SCRATCH_NAME}.part_{number}'))
+    for number, (columns, _positions) in enumerate(parts):  # the file is gone: a crash from here leaves nothing
+        names = ", ".join(f'"{column}"' for column in columns.column_names)
+        conn.execute(text(f'INSERT INTO "{table_name}" ({names}) SELECT {names} FROM {SCRATCH_NAME}.part_{number}'))
 
 
 def _sparse_null_default_columns(conn: Connection, table_name: str, table: pa.Table) -> list[str]:

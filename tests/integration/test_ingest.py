@@ -1,5 +1,6 @@
 """Ingest into the real stores (SQLite and Postgres): accounting, idempotence, labels, atomicity."""
 
+import tempfile
 import threading
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -194,6 +195,9 @@ def test_a_large_batch_is_stored_as_a_small_one(engine, tmp_path, monkeypatch):
 def test_crash_after_a_large_batch_rolls_back_and_lets_the_scratch_file_go(engine, tmp_path, monkeypatch,
                                                                            as_large_batches):
     path = write_sample(tmp_path / "crash.csv", real_sample(20))
+    scratch_folders = tmp_path / "temporary"
+    scratch_folders.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_folders))  # where the scratch file is made
     rejected_rows = ingest_module._rejected_rows
 
     def explode(*_args, **_kwargs):
@@ -203,9 +207,11 @@ def test_crash_after_a_large_batch_rolls_back_and_lets_the_scratch_file_go(engin
     with pytest.raises(RuntimeError, match="injected"):
         ingest_file(engine, path)
     assert _table_counts(engine) == (0, 0, 0)
+    assert list(scratch_folders.iterdir()) == []
     monkeypatch.setattr(ingest_module, "_rejected_rows", rejected_rows)
     summary = ingest_file(engine, path)
     assert (summary.loaded, summary.already_ingested) == (20, False)
+    assert list(scratch_folders.iterdir()) == []
     if not store.is_postgres(engine):  # every pooled connection (5 taken at once): nothing left attached
         with ExitStack() as stack:
             connections = [stack.enter_context(engine.connect()) for _ in range(5)]
