@@ -12,7 +12,8 @@ from core import store
 def _table(engine) -> Table:
     table = Table("roundtrip", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer),
                   Column("flag", SmallInteger), Column("x", Float), Column("ok", Boolean), Column("arrow_text", Text),
-                  Column("object_text", Text), Column("at", DateTime), Column("sparse", Float))
+                  Column("object_text", Text), Column("at", DateTime), Column("sparse", Float),
+                  Column("sparse_with_default", Float, server_default="5"))
     table.create(engine)
     return table
 
@@ -36,6 +37,7 @@ def _frame() -> pd.DataFrame:
         "at": pd.Series(pd.to_datetime(["2021-07-01 07:32:25.123456", None] * (rows // 2) + ["2022-01-01 00:00:00"],
                                        format="ISO8601")),
         "sparse": sparse,
+        "sparse_with_default": sparse,  # empty in most rows: written as NULL, never left to its default
     })
 
 
@@ -60,4 +62,4 @@ def test_bulk_writes_round_trip_types_nulls_and_order(engine, write):
         assert _texts(back[name]) == _texts(expected[name])
     assert back["at"].isna().sum() == expected["at"].isna().sum()
     assert back["at"].dropna().tolist() == expected["at"].dropna().tolist()  # microseconds kept
-    assert back["sparse"].dropna().tolist() == [1.5, 2.5]
+    assert back["sparse"].dropna().tolist() == back["sparse_with_default"].dropna().tolist() == [1.5, 2.5]
