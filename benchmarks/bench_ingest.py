@@ -3,7 +3,8 @@
 python -m benchmarks.bench_ingest [ROWS] [--csv PATH]. The CSV is made with
 `python -m core.synthetic --rows ROWS --seed 7` unless --csv names one. Each store is measured in its own
 process, on a fresh database, so the peak memory is the ingest's own. Before the lead schema release:
-Postgres 13.5 s, SQLite 28.2 s (1.5 GB).
+Postgres 13.5 s, SQLite 28.2 s (1.5 GB). Where the time goes, stage by stage (wall, this process's CPU and the
+Postgres server's CPU): python -m benchmarks.profile_ingest CSV --store postgres|sqlite.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def ingest_file(engine: Engine, path: Path, now: datetime | None = None) -> Inge
         return previous
     validated = None if feed else _validated(path, now, schema)
     try:
-        with engine.begin() as conn:
+        with store.write_transaction(engine) as conn:
             if feed:
                 return _write_feed_batch(conn, path, sha, now, schema)
             return _write_batch(conn, path.name, sha, validated, now, schema)
@@ -116,8 +116,8 @@ def _write_batch(conn: Connection, file_name: str, sha: str, validated: Validate
             new_rows = new_rows[~rows[LEAD_ID].iloc[new_rows].isin(known).to_numpy()]
             labels = _record_labels(conn, stage, batch_id, now, label) if validated.has_label and known else 0
     order = _lead_rows(rows, new_rows, batch_id, now, label)
-    with store.indexes_built_after_load(conn, tables.leads, len(order)):
-        store.bulk_insert(conn, "leads", rows, order)
+    with store.indexes_and_foreign_keys_after_load(conn, tables.leads, len(order)):
+        store.bulk_load(conn, "leads", rows, order)
     store.bulk_insert(conn, "rejected_leads", _rejected_rows(validated.rejected, batch_id))
     summary = IngestSummary(file_name, batch_id, validated.rows_in, len(new_rows), len(good_rows) - len(new_rows),
                             len(validated.rejected), labels)

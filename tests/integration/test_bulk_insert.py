@@ -1,7 +1,9 @@
-"""store.bulk_insert round-trips every column type the product writes, on SQLite and Postgres."""
+"""store.bulk_insert and store.bulk_load (narrow and wide parts; SQLite: through an ADBC scratch file) round-trip
+every column type the product writes, on SQLite and Postgres."""
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import Boolean, Column, DateTime, Float, Integer, MetaData, SmallInteger, Table, Text
 
 from core import store
@@ -10,7 +12,8 @@ from core import store
 def _table(engine) -> Table:
     table = Table("roundtrip", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer),
                   Column("flag", SmallInteger), Column("x", Float), Column("ok", Boolean), Column("arrow_text", Text),
-                  Column("object_text", Text), Column("at", DateTime), Column("sparse", Float))
+                  Column("object_text", Text), Column("at", DateTime), Column("sparse", Float),
+                  Column("sparse_with_default", Float, server_default="5"))
     table.create(engine)
     return table
 
@@ -34,15 +37,18 @@ def _frame() -> pd.DataFrame:
         "at": pd.Series(pd.to_datetime(["2021-07-01 07:32:25.123456", None] * (rows // 2) + ["2022-01-01 00:00:00"],
                                        format="ISO8601")),
         "sparse": sparse,
+        "sparse_with_default": sparse,  # empty in most rows: written as NULL, never left to its default
     })
 
 
-def test_bulk_insert_round_trips_types_nulls_and_order(engine):
+@pytest.mark.parametrize("write", [store.bulk_insert, store.bulk_load])
+def test_bulk_writes_round_trip_types_nulls_and_order(engine, write):
     _table(engine)
     frame = _frame()
     order = np.arange(len(frame))[::-1][: len(frame) - 10]  # a subset, written in reverse
-    with engine.begin() as conn:
-        store.bulk_insert(conn, "roundtrip", frame, order)
+    assert len(order) >= store.LARGE_BATCH_ROWS  # bulk_load: the large-batch way
+    with store.write_transaction(engine) as conn:
+        write(conn, "roundtrip", frame, order)
     back = store.read_frame(engine, "SELECT * FROM roundtrip ORDER BY id", parse_dates=["at"])
     expected = frame.iloc[np.sort(order)].reset_index(drop=True)
     assert len(back) == len(expected)
@@ -56,4 +62,4 @@ def test_bulk_insert_round_trips_types_nulls_and_order(engine):
         assert _texts(back[name]) == _texts(expected[name])
     assert back["at"].isna().sum() == expected["at"].isna().sum()
     assert back["at"].dropna().tolist() == expected["at"].dropna().tolist()  # microseconds kept
-    assert back["sparse"].dropna().tolist() == [1.5, 2.5]
+    assert back["sparse"].dropna().tolist() == back["sparse_with_default"].dropna().tolist() == [1.5, 2.5]

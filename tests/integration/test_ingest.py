@@ -1,6 +1,9 @@
 """Ingest into the real stores (SQLite and Postgres): accounting, idempotence, labels, atomicity."""
 
-from datetime import datetime
+import tempfile
+import threading
+from contextlib import ExitStack
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -15,6 +18,7 @@ from tests.paths import SHARED_DATA
 from tests.samples import real_sample, write_sample
 
 LEADS = store.schema_tables(load_schema()).leads
+BATCH_COLUMNS = ("batch_id", "label_batch_id")
 
 
 def _count(engine: Engine, table) -> int:
@@ -126,11 +130,106 @@ def test_indexes_are_in_place_after_a_first_load_and_a_later_one(engine, tmp_pat
     def index_names() -> set[str]:
         return {index["name"] for index in inspect(engine).get_indexes("leads")}
 
+    def foreign_keys() -> list[tuple]:
+        return sorted((tuple(key["constrained_columns"]), key["referred_table"], tuple(key["referred_columns"]))
+                      for key in inspect(engine).get_foreign_keys("leads"))
+
     expected = {index.name for index in LEADS.indexes}
     assert expected == {"ix_leads_batch_id", "ix_leads_created_date"}
+    keys = foreign_keys()
+    assert keys == [(("batch_id",), "ingest_batches", ("batch_id",))]  # revision 0001's
     ingest_file(engine, SHARED_DATA / "leadscoring_test.csv")  # into an empty table: built after the load
-    assert index_names() >= expected
+    assert index_names() >= expected and foreign_keys() == keys
     ingest_file(engine, write_sample(tmp_path / "later.csv", real_sample(3).assign(created_date="2021-08-01 10:00:00")))
-    assert index_names() >= expected
+    assert index_names() >= expected and foreign_keys() == keys
     plan = store.read_frame(engine, "SELECT count(*) AS n FROM leads WHERE created_date >= '2021-08-01'")
     assert plan["n"][0] >= 3
+
+
+def _stored_leads(engine: Engine) -> list[tuple]:
+    """Every stored value with its storage type (SQLite) or text (Postgres), in key order; of the batch columns,
+    whether they are set (each ingest has its own batch)."""
+    with engine.connect() as conn:
+        names = [column.name for column in LEADS.columns if column.name not in BATCH_COLUMNS]
+        if store.is_postgres(conn):
+            cells = ", ".join(f'CAST("{name}" AS text)' for name in names)
+        else:
+            cells = ", ".join(f'typeof("{name}"), "{name}"' for name in names)
+        cells += "".join(f', "{name}" IS NULL' for name in BATCH_COLUMNS)
+        return [tuple(row) for row in conn.exec_driver_sql(f"SELECT {cells} FROM leads ORDER BY lead_id")]
+
+
+@pytest.fixture
+def as_large_batches(monkeypatch):
+    """Every bulk_load goes the large-batch way (narrow and wide parts; SQLite: an ADBC scratch file)."""
+    monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 1)
+
+
+def test_a_large_batch_is_stored_as_a_small_one(engine, tmp_path, monkeypatch):
+    """The large-batch load (narrow and wide parts; SQLite: through a scratch file) stores the same values, types
+    and NULLs as a small one (prepared inserts on SQLite, one COPY on Postgres), moments as UTC instants."""
+    monkeypatch.setenv("LEADSCORE_TIMEZONE", "Europe/Berlin")  # lead times read as Berlin wall-clock times
+    now = datetime(2026, 7, 1, 12, 30, 15, 123456, tzinfo=UTC)  # both ingests: the same label_recorded_at
+    frame = real_sample(100)  # the whole real test file
+    frame.loc[3, "referred_lead"] = "7"  # rejected
+    frame.loc[7] = frame.loc[5]  # a duplicate
+    frame.loc[[20, 60], "chat_clicked"] = ["2", "1"]  # two rows with an interaction (a column empty in most rows)
+    path = write_sample(tmp_path / "leads.csv", frame)
+    monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 10**9)
+    small = ingest_file(engine, path, now)
+    stored_small = _stored_leads(engine)
+    with engine.begin() as conn:
+        for table in ("leads", "rejected_leads", "ingest_batches"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 1)
+    large = ingest_file(engine, path, now)
+    assert (large.loaded, large.duplicate, large.rejected) == (small.loaded, small.duplicate, small.rejected) == \
+        (98, 1, 1)
+    assert _stored_leads(engine) == stored_small
+    stored = store.read_frame(engine, "SELECT created_date, label_recorded_at FROM leads WHERE row_number = 1",
+                              parse_dates=["created_date", "label_recorded_at"])
+    written = pd.Timestamp(frame.loc[0, "created_date"]).tz_localize("Europe/Berlin").tz_convert(None)
+    assert (stored["created_date"][0], stored["label_recorded_at"][0]) == (written, pd.Timestamp(now).tz_convert(None))
+
+
+def test_crash_after_a_large_batch_rolls_back_and_lets_the_scratch_file_go(engine, tmp_path, monkeypatch,
+                                                                           as_large_batches):
+    path = write_sample(tmp_path / "crash.csv", real_sample(20))
+    scratch_folders = tmp_path / "temporary"
+    scratch_folders.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_folders))  # where the scratch file is made
+    rejected_rows = ingest_module._rejected_rows
+
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("disk full (injected)")
+
+    monkeypatch.setattr(ingest_module, "_rejected_rows", explode)  # after the leads are written
+    with pytest.raises(RuntimeError, match="injected"):
+        ingest_file(engine, path)
+    assert _table_counts(engine) == (0, 0, 0)
+    assert list(scratch_folders.iterdir()) == []
+    monkeypatch.setattr(ingest_module, "_rejected_rows", rejected_rows)
+    summary = ingest_file(engine, path)
+    assert (summary.loaded, summary.already_ingested) == (20, False)
+    assert list(scratch_folders.iterdir()) == []
+    if not store.is_postgres(engine):  # every pooled connection (5 taken at once): nothing left attached
+        with ExitStack() as stack:
+            connections = [stack.enter_context(engine.connect()) for _ in range(5)]
+            for conn in connections:
+                assert {row[1] for row in conn.exec_driver_sql("PRAGMA database_list")} <= {"main", "temp"}
+
+
+def test_a_first_load_beside_a_reader_neither_waits_for_it_nor_drops_what_it_reads(postgres_engine):
+    """Postgres: a dashboard transaction that has read ingest_batches holds its lock; the first load into the empty
+    leads table then keeps its indexes and foreign key (no ACCESS EXCLUSIVE lock to wait for: no deadlock with a
+    reader that goes on to read leads) and commits while the reader is still open."""
+    with postgres_engine.connect() as reader:
+        reader.execute(select(func.count()).select_from(store.ingest_batches)).scalar_one()  # its lock is kept
+        done: list = []
+        worker = threading.Thread(target=lambda: done.append(
+            ingest_file(postgres_engine, SHARED_DATA / "leadscoring_inference.csv")))
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "the ingest waited for the reader's lock"
+        assert reader.execute(select(func.count()).select_from(LEADS)).scalar_one() == 24_983  # read committed
+    assert done[0].loaded == 24_983
