@@ -28,7 +28,7 @@ from core import store
 from core.clock import postgres_session_options, utc_now
 from core.errors import BadInputError
 from core.reasons import ReasonTable
-from core.score_store import _with_rank, global_ranks, read_lead_chunks, score_arrow_schema
+from core.score_store import ranked_file_batches, read_lead_chunks, score_arrow_schema
 from core.scoring import (
     ChunkScorer,
     ScoringRun,
@@ -165,23 +165,7 @@ class PartitionedSpill:
 
     def ranked_batches(self, run_id: int) -> Iterator[pa.RecordBatch]:
         """Every file's rows with the run id and the rank over all partitions (1 = best; ties by lead id)."""
-        sources = [pa.memory_map(str(f.path)) for f in self.files]
-        try:
-            tables = [pa_ipc.open_file(source).read_all() for source in sources]  # memory-mapped, not copied
-            ranks = global_ranks(_joined(tables, "score"), _joined(tables, "lead_id"))
-            offset = 0
-            for table in tables:
-                for batch in table.to_batches():
-                    yield _with_rank(batch, self.layout, run_id, ranks[offset:offset + batch.num_rows])
-                    offset += batch.num_rows
-        finally:
-            for source in sources:
-                source.close()
-
-
-def _joined(tables: list[pa.Table], column: str) -> pa.ChunkedArray:
-    return pa.chunked_array([chunk for table in tables for chunk in table.column(column).chunks],
-                            type=tables[0].schema.field(column).type) if tables else pa.chunked_array([], pa.string())
+        yield from ranked_file_batches([f.path for f in self.files], self.layout, run_id)
 
 
 def write_partitions(engine: Engine, model, plan: PartitionPlan, files: list[PartitionFile],

@@ -195,15 +195,37 @@ class ScoreSpill:
     def ranked_batches(self, run_id: int) -> Iterator[pa.RecordBatch]:
         """The spilled rows with their run id and rank (1 = best score, ties by lead id), chunk by chunk."""
         self._writer.close()
-        with pa.memory_map(str(self.path)) as source:
+        yield from ranked_file_batches([self.path], self.layout, run_id)
+
+
+def ranked_file_batches(paths: list[Path], layout: pa.Schema, run_id: int) -> Iterator[pa.RecordBatch]:
+    """The rows of Arrow files with the run id and their rank over all files. Memory stays flat whatever the run's
+    size: the ranks read only the score and lead-id columns (memory-mapped), then the rows come one batch at a time
+    (a memory-mapped read of every column would keep the whole run resident: 2.5 GB at 10M leads)."""
+    ranks = global_ranks(*_key_columns(paths))
+    offset = 0
+    for path in paths:
+        with pa.OSFile(str(path)) as source:
             reader = pa_ipc.open_file(source)
-            table = reader.read_all()  # memory-mapped: the columns are not copied
-            ranks = global_ranks(table.column("score"), table.column("lead_id"))
-            offset = 0
             for index in range(reader.num_record_batches):
                 batch = reader.get_batch(index)
-                yield _with_rank(batch, self.layout, run_id, ranks[offset:offset + batch.num_rows])
+                yield _with_rank(batch, layout, run_id, ranks[offset:offset + batch.num_rows])
                 offset += batch.num_rows
+
+
+def _key_columns(paths: list[Path]) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    scores, lead_ids = [], []
+    for path in paths:
+        with pa.memory_map(str(path)) as source:
+            table = pa_ipc.open_file(source).read_all()
+            scores.extend(_copied(chunk) for chunk in table.column("score").chunks)
+            lead_ids.extend(_copied(chunk) for chunk in table.column("lead_id").chunks)
+    return pa.chunked_array(scores, pa.float64()), pa.chunked_array(lead_ids, pa.string())
+
+
+def _copied(chunk: pa.Array) -> pa.Array:
+    """A column chunk copied out of its memory map (the map is closed afterwards)."""
+    return chunk.take(pa.array(np.arange(len(chunk), dtype="int64")))
 
 
 def global_ranks(scores: pa.ChunkedArray, lead_ids: pa.ChunkedArray) -> np.ndarray:
