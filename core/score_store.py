@@ -13,9 +13,7 @@ one with its indexes built in bulk, and swapped in under the same names. No old 
 from __future__ import annotations
 
 import io
-import tempfile
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,6 @@ from core.features import quoted
 from core.lead_schema import LeadSchema
 from core.sqlite_export import read_in_child, rows_as_tables
 
-SCRATCH_NAME, SCRATCH_KEY = "run_stage", "leadscore_scratch_database"  # SQLite: the attached scratch file
 REBUILD_SHARE = 0.5  # a run replacing this share of current_scores rebuilds the table rather than updating it
 FIXED_SCORE_FIELDS = [
     ("lead_id", pa.string()), ("run_id", pa.int32()), ("model_version", pa.string()), ("score", pa.float64()),
@@ -297,33 +294,13 @@ def _load_staging(conn: Connection, staging: str, spill: ScoreSpill, run_id: int
 
 
 def _stage_through_file(conn: Connection, staging: str, layout: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
-    """SQLite: ADBC writes the Arrow batches into a scratch database file (values bound in C: 1M rows in ~2 s of
-    CPU against ~7 s through Python's prepared inserts), which the run's connection attaches and copies from
-    inside its transaction (ADBC has closed the file by then: its own SQLite library never holds a file that
-    sqlite3 holds). The scratch file is removed whatever happens (Linux keeps it readable until detached)."""
-    import adbc_driver_sqlite.dbapi as adbc  # the SQLite Arrow driver; it only ever opens the scratch file
-
+    """SQLite: the run's rows written by ADBC into a scratch database file (1M rows in ~2 s of CPU against ~7 s
+    through Python's prepared inserts), attached and copied from inside the run's transaction."""
     ready = _sqlite_layout(layout)
-    with tempfile.TemporaryDirectory(prefix="leadscore-stage-") as folder:
-        path = Path(folder) / "run.db"
-        with closing(adbc.connect(str(path))) as scratch:
-            with closing(scratch.cursor()) as cursor:
-                rows = pa.RecordBatchReader.from_batches(ready, (_sqlite_values(b, ready) for b in batches))
-                cursor.adbc_ingest("run_rows", rows, mode="create")
-            scratch.commit()
-        detach_scratch_databases(conn)  # a leftover of a failed run, not in use by this transaction
-        conn.execute(text(f"ATTACH DATABASE :path AS {SCRATCH_NAME}"), {"path": str(path)})
-        conn.info[SCRATCH_KEY] = SCRATCH_NAME  # read in this transaction: detached after it ends
-        columns = ", ".join(quoted(c) for c in layout.names)
-        conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM {SCRATCH_NAME}.run_rows"))
-
-
-def detach_scratch_databases(conn: Connection) -> None:
-    """Detach the scratch file a run attached (SQLite refuses while the run's transaction still reads it, so
-    the run's caller does it once the transaction has ended)."""
-    name = conn.info.pop(SCRATCH_KEY, None)
-    if name is not None:
-        conn.execute(text(f"DETACH DATABASE {name}"))
+    rows = pa.RecordBatchReader.from_batches(ready, (_sqlite_values(b, ready) for b in batches))
+    scratch = store.attach_scratch_tables(conn, {"run_rows": rows})
+    columns = ", ".join(quoted(c) for c in layout.names)
+    conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM {scratch}.run_rows"))
 
 
 def _sqlite_layout(layout: pa.Schema) -> pa.Schema:

@@ -14,7 +14,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +33,7 @@ from core.features import feature_values, input_select_items
 from core.forest import ForestPredictor, default_cache_dir
 from core.lead_schema import LeadSchema
 from core.reasons import ReasonTable, exact_contributions, learn_reason_table, reason_sentences
-from core.score_store import ScoreSpill, detach_scratch_databases, read_lead_chunks, score_arrow_schema, write_run
+from core.score_store import ScoreSpill, read_lead_chunks, score_arrow_schema, write_run
 
 LEAD_ID = store.LEAD_ID
 INGESTED_AT = "_ingested_at"  # the ingest batch's start: a lead's time when the schema has no created column
@@ -169,7 +168,7 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
     check_model_fits_database(engine, model)
     _ensure_lock_row(engine)
     try:
-        with run_transaction(engine) as conn:
+        with store.write_transaction(engine) as conn:
             _take_run_lock(conn, now)
             run_id = _open_run(conn, model_name, model_version, now)
             scored = _score_and_write(conn, ChunkScorer(model, model_version, now), run_id,
@@ -215,7 +214,7 @@ def write_spilled_run(engine: Engine, spill, model_name: str, model_version: str
     `check` runs under the run lock and may refuse."""
     _ensure_lock_row(engine)
     try:
-        with run_transaction(engine) as conn:
+        with store.write_transaction(engine) as conn:
             _take_run_lock(conn, now)
             if check is not None:
                 check(conn)
@@ -227,18 +226,6 @@ def write_spilled_run(engine: Engine, spill, model_name: str, model_version: str
         record_failed_run(engine, model_name, model_version, now, time.perf_counter() - started, error)
         raise
     return ScoringRun(run_id, model_version, spill.rows, duration)
-
-
-@contextmanager
-def run_transaction(engine: Engine) -> Iterator[Connection]:
-    """The run's one transaction; afterwards (committed or rolled back) the connection drops what the write
-    attached, before it goes back to the pool."""
-    with engine.connect() as conn:
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            detach_scratch_databases(conn)
 
 
 def _ensure_lock_row(engine: Engine) -> None:

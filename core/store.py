@@ -53,7 +53,7 @@ from core.migrate import upgrade_database
 LEAD_ID = "lead_id"
 LOCK_NOT_AVAILABLE = "55P03"  # Postgres: a NOWAIT lock is held by another session
 LARGE_BATCH_ROWS = 50_000  # from this many rows, bulk_load splits narrow and wide rows (SQLite: via a scratch file)
-SCRATCH_NAME, SCRATCH_KEY = "load_stage", "leadscore_load_scratch"  # SQLite: the attached scratch file
+SCRATCH_NAME, SCRATCH_KEY = "scratch", "leadscore_scratch_database"  # SQLite: the attached scratch file
 
 
 class SchemaMismatchError(BadInputError):
@@ -411,24 +411,38 @@ def _load_through_scratch_file(conn: Connection, table_name: str, parts: list[tu
     SQLite libraries never hold one file (their POSIX locks would break each other: sqlite.org/howtocorrupt.html,
     2.2.1). The scratch file is removed as soon as it is attached (Linux keeps it readable until detached), or
     whatever happens before: only a process killed while ADBC writes it leaves it in the temporary folder."""
-    import adbc_driver_sqlite.dbapi as adbc  # the SQLite Arrow driver, only where a large SQLite load needs it
-
-    with tempfile.TemporaryDirectory(prefix="leadscore-load-") as folder:
-        path = Path(folder) / "load.db"
-        with closing(adbc.connect(str(path))) as scratch:
-            with closing(scratch.cursor()) as cursor:
-                for number, (columns, positions) in enumerate(parts):
-                    batches = (_sqlite_ready(batch) for batch in _arrow_slices(columns, positions, slice_rows))
-                    first = next(batches)  # a part is never empty
-                    cursor.adbc_ingest(f"part_{number}", pa.RecordBatchReader.from_batches(
-                        first.schema, chain([first], batches)), mode="create")
-            scratch.commit()
-        detach_scratch(conn)  # a leftover of a failed load, not in use by this transaction
-        conn.execute(text(f"ATTACH DATABASE :path AS {SCRATCH_NAME}"), {"path": str(path)})
-        conn.info[SCRATCH_KEY] = SCRATCH_NAME  # read in this transaction: detached after it ends
+    readers = {}
+    for number, (columns, positions) in enumerate(parts):
+        batches = (_sqlite_ready(batch) for batch in _arrow_slices(columns, positions, slice_rows))
+        first = next(batches)  # a part is never empty
+        readers[f"part_{number}"] = pa.RecordBatchReader.from_batches(first.schema, chain([first], batches))
+    scratch = attach_scratch_tables(conn, readers)
     for number, (columns, _positions) in enumerate(parts):  # the file is gone: a crash from here leaves nothing
         names = ", ".join(f'"{column}"' for column in columns.column_names)
-        conn.execute(text(f'INSERT INTO "{table_name}" ({names}) SELECT {names} FROM {SCRATCH_NAME}.part_{number}'))
+        conn.execute(text(f'INSERT INTO "{table_name}" ({names}) SELECT {names} FROM {scratch}.part_{number}'))
+
+
+def attach_scratch_tables(conn: Connection, tables: dict[str, pa.RecordBatchReader]) -> str:
+    """SQLite: Arrow rows written into tables of a scratch database file by ADBC (values bound in C: several times
+    faster than Python's prepared inserts), attached to this connection for its transaction; returns the name to
+    read them under. ADBC's SQLite library only ever opens the scratch file, and has closed it before sqlite3
+    attaches it: two SQLite libraries never hold one file (their POSIX locks would break each other:
+    sqlite.org/howtocorrupt.html, 2.2.1). The file is removed as soon as it is attached (Linux keeps it readable
+    until detached), or whatever happens before: only a process killed while ADBC writes it leaves it in the
+    temporary folder. The caller's transaction owner detaches it afterwards (write_transaction, detach_scratch)."""
+    import adbc_driver_sqlite.dbapi as adbc  # the SQLite Arrow driver, only where a large SQLite write needs it
+
+    with tempfile.TemporaryDirectory(prefix="leadscore-scratch-") as folder:
+        path = Path(folder) / "scratch.db"
+        with closing(adbc.connect(str(path))) as scratch:
+            with closing(scratch.cursor()) as cursor:
+                for name, rows in tables.items():
+                    cursor.adbc_ingest(name, rows, mode="create")
+            scratch.commit()
+        detach_scratch(conn)  # a leftover of a failed write, not in use by this transaction
+        conn.execute(text(f"ATTACH DATABASE :path AS {SCRATCH_NAME}"), {"path": str(path)})
+        conn.info[SCRATCH_KEY] = SCRATCH_NAME  # read in this transaction: detached after it ends
+    return SCRATCH_NAME
 
 
 def _sparse_null_default_columns(conn: Connection, table_name: str, table: pa.Table) -> list[str]:
