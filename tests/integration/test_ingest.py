@@ -102,13 +102,14 @@ def test_bad_file_leaves_database_untouched(engine, tmp_path):
     assert _table_counts(engine) == before
 
 
+def _disk_full(*_args, **_kwargs):
+    raise RuntimeError("disk full (injected)")
+
+
 def test_crash_during_write_rolls_back_everything(engine, tmp_path, monkeypatch):
     path = write_sample(tmp_path / "crash.csv", real_sample(20))
 
-    def explode(*_args, **_kwargs):
-        raise RuntimeError("disk full (injected)")
-
-    monkeypatch.setattr(ingest_module, "_rejected_rows", explode)  # after the leads are written
+    monkeypatch.setattr(ingest_module, "_rejected_rows", _disk_full)  # after the leads are written
     with pytest.raises(RuntimeError, match="injected"):
         ingest_file(engine, path)
     assert _table_counts(engine) == (0, 0, 0)
@@ -200,10 +201,7 @@ def test_crash_after_a_large_batch_rolls_back_and_lets_the_scratch_file_go(engin
     monkeypatch.setattr(tempfile, "tempdir", str(scratch_folders))  # where the scratch file is made
     rejected_rows = ingest_module._rejected_rows
 
-    def explode(*_args, **_kwargs):
-        raise RuntimeError("disk full (injected)")
-
-    monkeypatch.setattr(ingest_module, "_rejected_rows", explode)  # after the leads are written
+    monkeypatch.setattr(ingest_module, "_rejected_rows", _disk_full)  # after the leads are written
     with pytest.raises(RuntimeError, match="injected"):
         ingest_file(engine, path)
     assert _table_counts(engine) == (0, 0, 0)
