@@ -4,7 +4,7 @@ Reading uses Postgres `COPY (query) TO STDOUT` parsed by Arrow (several times fa
 rows); scored chunks are spilled to an Arrow file so memory stays flat while the run's ranks are
 computed from the scores alone. `write_run(conn, run_id, spill)` then writes the run in the caller's
 transaction: its rows are appended to the history `lead_scores` (Postgres: one COPY into a bare table that
-becomes the run's partition, its key built in bulk on attach; SQLite: batched inserts), and the same rows
+becomes the run's partition, its key built in bulk on attach; SQLite: through a scratch file), and the same rows
 become their leads' rows in `current_scores` (one row per lead), copied inside the database: an upsert /
 INSERT OR REPLACE when the run touches a small share of the leads, else the table is rebuilt beside the old
 one with its indexes built in bulk, and swapped in under the same names. No old row is ever updated.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -169,25 +170,21 @@ class _CopyStream(io.RawIOBase):
 
 
 class ScoreSpill:
-    """Scored chunks on disk (Arrow IPC) and their scores in memory, so ranks need no second pass."""
+    """Scored chunks on disk (Arrow IPC), read back with their ranks when the run is written."""
 
     def __init__(self, folder: Path, layout: pa.Schema) -> None:
         self.path = folder / "scores.arrow"
         self.layout = layout
         self._writer = pa_ipc.new_file(str(self.path), layout)
-        self._scores: list[np.ndarray] = []
+        self.rows = 0
         self.rescored = 0
 
     def append(self, rows: pd.DataFrame) -> None:
         """Add one scored chunk (rank still 0)."""
         table = pa.Table.from_pandas(rows[self.layout.names], schema=self.layout, preserve_index=False)
         self._writer.write_table(table)
-        self._scores.append(rows["score"].to_numpy())
+        self.rows += len(rows)
         self.rescored += int(rows["previous_score"].notna().sum())
-
-    @property
-    def rows(self) -> int:
-        return sum(len(s) for s in self._scores)
 
     def ranked_batches(self, run_id: int) -> Iterator[pa.RecordBatch]:
         """The spilled rows with their run id and rank (1 = best score, ties by lead id), chunk by chunk."""
@@ -199,7 +196,7 @@ def ranked_file_batches(paths: list[Path], layout: pa.Schema, run_id: int) -> It
     """The rows of Arrow files with the run id and their rank over all files. Memory stays flat whatever the run's
     size: the ranks read only the score and lead-id columns (memory-mapped), then the rows come one batch at a time
     (a memory-mapped read of every column would keep the whole run resident: 2.5 GB at 10M leads)."""
-    ranks = global_ranks(*_key_columns(paths))
+    ranks = _ranks_of_files(paths)
     offset = 0
     for path in paths:
         with pa.OSFile(str(path)) as source:
@@ -210,19 +207,13 @@ def ranked_file_batches(paths: list[Path], layout: pa.Schema, run_id: int) -> It
                 offset += batch.num_rows
 
 
-def _key_columns(paths: list[Path]) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    scores, lead_ids = [], []
-    for path in paths:
-        with pa.memory_map(str(path)) as source:
-            table = pa_ipc.open_file(source).read_all()
-            scores.extend(_copied(chunk) for chunk in table.column("score").chunks)
-            lead_ids.extend(_copied(chunk) for chunk in table.column("lead_id").chunks)
-    return pa.chunked_array(scores, pa.float64()), pa.chunked_array(lead_ids, pa.string())
-
-
-def _copied(chunk: pa.Array) -> pa.Array:
-    """A column chunk copied out of its memory map (the map is closed afterwards)."""
-    return chunk.take(pa.array(np.arange(len(chunk), dtype="int64")))
+def _ranks_of_files(paths: list[Path]) -> np.ndarray:
+    """Global ranks from the files' score and lead-id columns, read in place (memory-mapped, not copied)."""
+    with ExitStack() as maps:
+        tables = [pa_ipc.open_file(maps.enter_context(pa.memory_map(str(path)))).read_all() for path in paths]
+        scores = [chunk for table in tables for chunk in table.column("score").chunks]
+        lead_ids = [chunk for table in tables for chunk in table.column("lead_id").chunks]
+        return global_ranks(pa.chunked_array(scores, pa.float64()), pa.chunked_array(lead_ids, pa.string()))
 
 
 def global_ranks(scores: pa.ChunkedArray, lead_ids: pa.ChunkedArray) -> np.ndarray:
