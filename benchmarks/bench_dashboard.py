@@ -123,10 +123,14 @@ def fill(engine: Engine, schema, rows: int) -> None:
         current = scores_of_run(leads, 2, score, previous, tonight, rng)
         store.bulk_insert(conn, tables.lead_scores.name, current)
         store.bulk_insert(conn, tables.current_scores.name, current)  # tonight's run: every lead's latest score
+        store.bulk_insert(conn, "model_versions", _models(schema))
+        store.bulk_insert(conn, "drift_reports", _drift(schema, rows))
 
 
 def _run_partitions(conn, run_ids: tuple[int, ...]) -> None:
     """When lead_scores is partitioned by run (Postgres), each run needs its partition before the COPY."""
+    if conn.dialect.name != "postgresql":
+        return
     partitioned = conn.execute(text("SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
                                     "WHERE c.relname = 'lead_scores'")).first()
     for run_id in run_ids if partitioned else ():
@@ -150,8 +154,51 @@ def _batch() -> pd.DataFrame:
 
 def _runs() -> pd.DataFrame:
     return pd.DataFrame([{"run_id": r, "model_name": "bench", "model_version": str(r), "started_at": NOW,
-                          "finished_at": NOW, "status": "success", "leads_scored": 0, "duration_s": 1.0}
+                          "finished_at": NOW, "status": "succeeded", "leads_scored": 0, "duration_s": 1.0}
                          for r in (1, 2)])
+
+
+def _metrics(auc: float, precision: float, recall: float) -> str:
+    """The shape core.model / core.registry write (holdout metrics, counts, window, comparison)."""
+    return json.dumps({
+        "auc": auc, "pr_auc": auc - 0.02, "precision": precision, "recall": recall, "f1": 0.75, "accuracy": 0.71,
+        "brier": 0.19, "threshold": 0.45, "tn": 1012, "fp": 491, "fn": 301, "tp": 1216, "train_rows": 12080,
+        "holdout_rows": 3020, "refit_rows": 15100,
+        "window": {"data_start": "2021-07-01 00:00:07", "holdout_start": "2022-01-05 10:12:00",
+                   "data_end": "2022-02-14 23:58:00"},
+        "comparison": {"champion_version": None, "champion_auc": None, "challenger_auc": auc}})
+
+
+CURVES = {"roc": {"fpr": [0.0, 0.1, 0.2, 0.4, 0.7, 1.0], "tpr": [0.0, 0.45, 0.66, 0.84, 0.95, 1.0]},
+          "pr": {"recall": [0.0, 0.4, 0.6, 0.8, 1.0], "precision": [1.0, 0.85, 0.78, 0.7, 0.5]},
+          "calibration": {"predicted": [0.1, 0.3, 0.5, 0.7, 0.9], "observed": [0.12, 0.28, 0.52, 0.69, 0.88]},
+          "confusion_matrix": {"labels": [0, 1], "matrix": [[1012, 491], [301, 1216]]}}
+
+
+def _models(schema) -> pd.DataFrame:
+    """Two versions (2 the champion, with curves and importances), so the Model page draws every chart."""
+    keys = list(dict.fromkeys(f.key for f in [*schema.score_copy_features(), *schema.features]))
+    importance = json.dumps(dict(zip(keys, (0.41, 0.23, 0.18, 0.1, 0.07, 0.02), strict=False)))
+    return pd.DataFrame({
+        "model_name": "bench", "version": ["1", "2"], "mlflow_run_id": ["0" * 32, "1" * 32],
+        "created_at": [NOW - timedelta(days=40), NOW - timedelta(days=5)], "is_champion": [False, True],
+        "promoted": [True, True], "decision_reason": ["first champion", "beats the champion"],
+        "metrics_json": [_metrics(0.78, 0.67, 0.78), _metrics(0.8, 0.71, 0.8)], "threshold": [0.47, 0.45],
+        "grade_cutoffs_json": json.dumps({"A": 0.7, "B": 0.5, "C": 0.3}),
+        "curves_json": [None, json.dumps(CURVES)], "feature_importance_json": [None, importance]})
+
+
+def _drift(schema, rows: int) -> pd.DataFrame:
+    """A drift summary of each run, with per-column scores."""
+    columns = list(dict.fromkeys(f.key for f in schema.score_copy_features()))[:6]
+    scores = json.dumps([{"column": c, "method": "chi-square p_value", "score": 0.001 if i % 2 else 0.42,
+                          "threshold": 0.05, "drifted": bool(i % 2)} for i, c in enumerate(columns)])
+    return pd.DataFrame({
+        "run_id": [1, 2], "created_at": [NOW - timedelta(days=30), NOW - timedelta(hours=2)],
+        "rows_current": [int(rows * 0.8), rows], "rows_reference": [5000, 5000],
+        "share_drifted_columns": [0.2, 0.5], "dataset_drift": [False, True], "predicted_positive_share": [0.47, 0.5],
+        "reference_positive_share": [0.5, 0.5], "column_scores": scores,
+        "snapshot_json": json.dumps({"note": "benchmark rows: not an Evidently snapshot"})})
 
 
 def filter_cases(schema) -> dict[str, tuple[object, str]]:

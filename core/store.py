@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     Engine,
     Float,
     ForeignKey,
@@ -182,6 +183,34 @@ run_lock = Table(
     Column("name", String(32), primary_key=True),
     Column("holder", Text),
     Column("acquired_at", UtcDateTime()),
+)
+
+# the Leads and Channels pages' sums over the current scores, computed once per scoring run (core/score_aggregates.py)
+score_aggregate_runs = Table(
+    "score_aggregate_runs", metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),  # the latest succeeded scoring run when they were computed
+    Column("time_zone", Text, nullable=False),  # the business zone whose days bucket the rows
+    Column("last_batch_id", Integer, nullable=False),  # the newest ingest batch then stored (0: none)
+    Column("computed_at", UtcDateTime(), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("duration_s", Float),
+)
+
+score_aggregates = Table(
+    "score_aggregates", metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),  # grade_band, channel, live_band, pick, low, high
+    Column("dimension", Text),  # the channel or list column (feature key) of channel / pick / low / high rows
+    Column("value_text", Text),
+    Column("value_number", Float),
+    Column("day", Date),  # the business day of the leads' creation
+    Column("grade", String(1)),
+    Column("band", SmallInteger),
+    Column("leads", BigInteger, nullable=False),
+    Column("score_sum", Float),
+    Column("with_outcome", BigInteger, nullable=False),
+    Column("completed", BigInteger, nullable=False),
+    Index("ix_score_aggregates_kind_day", "kind", "dimension", "day"),
 )
 
 

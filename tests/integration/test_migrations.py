@@ -345,7 +345,7 @@ def test_new_database_migrates_to_head_with_the_declared_tables(database_url: st
     with engine.connect() as conn:
         recorded = conn.execute(select(store.schema_info.c.name, store.schema_info.c.fingerprint)).all()
     engine.dispose()
-    assert _revision(database_url) == migrate.head_revision() == "0005"
+    assert _revision(database_url) == migrate.head_revision() == "0006"
     assert recorded == [(schema.name, schema.fingerprint)]
     assert migrated == _declared_shape(second_url, schema), "the migrations and core/store.py disagree"
 
@@ -421,4 +421,4 @@ def test_a_database_of_a_newer_release_is_refused_in_one_line(database_url: str)
 def test_migrations_find_their_folder_from_any_working_directory(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     migrate.head_revision.cache_clear()
-    assert migrate.head_revision() == "0005"
+    assert migrate.head_revision() == "0006"
