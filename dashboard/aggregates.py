@@ -13,10 +13,10 @@ import pandas as pd
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
-from core.score_aggregates import SUCCEEDED
 from dashboard.queries import FilterOptions, LeadFilters, _natural
 from dashboard.schema_view import SchemaView
 
+SUCCEEDED = "succeeded"  # the status core.scoring gives a finished run (core.score_aggregates tags its aggregates)
 _SUMS = ("SUM(leads) AS leads, SUM(score_sum) / SUM(leads) AS mean_score, SUM(with_outcome) AS with_outcome, "
          "SUM(completed) AS completed")
 _STATE = ("SELECT a.run_id, a.time_zone, a.last_batch_id, "
@@ -44,7 +44,11 @@ def _frame(conn: Connection | Engine, sql: str, params: dict) -> pd.DataFrame:
         with conn.connect() as connection:
             return _frame(connection, sql, params)
     result = conn.execute(text(sql), params)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for name in frame.columns:  # Postgres sums integers as numeric (Decimal)
+        if name in ("leads", "score_sum", "mean_score", "with_outcome", "completed", "n") or name.startswith("grade_"):
+            frame[name] = pd.to_numeric(frame[name].map(lambda v: None if v is None else float(v)))
+    return frame
 
 
 def _window(run_id: int, kind: str, created_from: date, created_to: date, dimension: str | None = None) -> tuple[str, dict]:

@@ -79,10 +79,10 @@ def cached(query: Callable[..., Any], *args: Any) -> Any:
     """A heavy aggregate from the queries module, cached per database until the next scoring run (at most 5 min);
     read from the aggregates the latest scoring run stored when they are those of the current scores."""
     url = database_url()
-    engine = engine_for(url)
     zone = zone_name()
-    marker = f"{queries.scoring_marker(engine)}:{zone}"
-    return _cached_call(url, query.__name__, args, marker, aggregates.usable_run(engine, zone))
+    with engine_for(url).connect() as conn:  # two tiny reads on one connection
+        marker, run = f"{queries.scoring_marker(conn)}:{zone}", aggregates.usable_run(conn, zone)
+    return _cached_call(url, query.__name__, args, marker, run)
 
 
 def schema_view() -> SchemaView:
