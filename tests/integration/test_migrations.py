@@ -87,7 +87,8 @@ OPEN_DATABASE = textwrap.dedent('''
 
 FILLED_COUNTS = {"ingest_batches": 2, "leads": 104, "rejected_leads": 2, "scoring_runs": 2, "lead_scores": 8,
                  "model_versions": 1, "drift_reports": 1, "run_lock": 0}
-NEW_TABLES = ("lead_outcomes", "live_performance", "retrain_decisions")  # created empty by later revisions
+NEW_TABLES = ("lead_outcomes", "live_performance", "retrain_decisions", "score_aggregate_runs",
+              "score_aggregates")  # created empty by later revisions
 
 
 # ---------------------------------------------------------------- the previous release, run for real
