@@ -19,6 +19,7 @@ later batch recorded outcomes; otherwise it reads the scores themselves.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -34,6 +35,7 @@ from core.lead_schema import LeadSchema
 SUCCEEDED = "succeeded"  # the status core.scoring writes for a finished run
 CHOICE_TYPES = ("category", "flag", "lookup")  # the copied columns a rep filters by picking values
 COUNTS = ("leads", "score_sum", "with_outcome", "completed")
+CHUNK_ROWS = 200_000
 BAND = {"postgresql": "LEAST(CAST(floor(s.score * 10) AS integer), 9)", "sqlite": "MIN(CAST(s.score * 10 AS INTEGER), 9)"}
 
 
@@ -64,9 +66,8 @@ def refresh_score_aggregates(engine: Engine, schema: LeadSchema) -> AggregatesWr
         if run_id is None:
             return None
         days = _days(conn)
-        frames = [] if not days else [_grade_bands(conn, schema, days), *_channels(conn, schema, days),
-                                      _live_bands(conn, schema, days), _options(conn, schema)]
-        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["kind"])
+        frames = [] if not days else [*_one_pass(conn, schema, days), _live_bands(conn, schema, days)]
+        rows = pd.concat([f for f in frames if not f.empty], ignore_index=True) if frames else pd.DataFrame()
         conn.execute(delete(store.score_aggregates))
         conn.execute(delete(store.score_aggregate_runs))
         store.bulk_insert(conn, store.score_aggregates.name, _stored(rows.assign(run_id=run_id)))
@@ -122,34 +123,73 @@ def _with_days(frame: pd.DataFrame, days: list[date]) -> pd.DataFrame:
     return frame
 
 
-def _counted(schema: LeadSchema, group: str, select_sql: str, bucket: str) -> str:
-    """Counts over the current scores joined to their leads' outcomes, grouped."""
+def _one_pass(conn: Connection, schema: LeadSchema, days: list[date]) -> list[pd.DataFrame]:
+    """Grade / band rows, channel rows and the filter options, from one read of the current scores joined to their
+    outcomes (in chunks, each summed as it arrives: memory stays flat), the day of each row found in SQL."""
+    bucket, params = day_bucket("s.created_date", days)
+    copied = list({f.key: f for f in schema.score_copy_features()}.values())
+    channels = list(dict.fromkeys(schema.feature(name).key for name in schema.channels))
     label = f"l.{quoted(schema.label.db_name)}"
-    return (f"SELECT {bucket} AS day_index, {select_sql}, COUNT(*) AS leads, SUM(s.score) AS score_sum, "
-            f"COUNT({label}) AS with_outcome, SUM(CASE WHEN {label} = 1 THEN 1 ELSE 0 END) AS completed "
-            f"FROM current_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id GROUP BY {group}")
+    columns = "".join(f", s.{quoted(f.key)} AS c_{i}" for i, f in enumerate(copied))
+    sql = (f"SELECT {bucket} AS day_index, s.grade AS grade, {BAND[_dialect(conn)]} AS band, s.score AS score_sum, "
+           f"{label} AS label{columns} FROM current_scores s LEFT JOIN leads l ON l.lead_id = s.lead_id")
+    names = {f"c_{i}": f.key for i, f in enumerate(copied)}
+    groupings = {("grade_band", None): ["day_index", "grade", "band"],
+                 **{("channel", key): ["day_index", "grade", key] for key in channels}}
+    partial: dict[tuple, list[pd.DataFrame]] = {group: [] for group in groupings}
+    picks: dict[str, set] = {f.key: set() for f in copied if f.type in CHOICE_TYPES}
+    spans: dict[str, list[float]] = {f.key: [] for f in copied if f.type not in CHOICE_TYPES}
+    for chunk in _chunks(conn, sql, params):
+        label_values = pd.to_numeric(chunk.pop("label"))
+        chunk = chunk.rename(columns=names).assign(leads=1, with_outcome=label_values.notna().astype("int64"),
+                                                   completed=(label_values == 1).astype("int64"))
+        for group, keys in groupings.items():
+            partial[group].append(_summed(chunk, keys))
+        for key, seen in picks.items():
+            seen.update(chunk[key].dropna().unique().tolist())
+        for key, bounds in spans.items():
+            values = pd.to_numeric(chunk[key]).dropna()
+            bounds.extend([float(values.min()), float(values.max())] if len(values) else [])
+    numeric = {f.key: f.numeric for f in copied}
+    out = []
+    for (kind, key), parts in partial.items():
+        frame = _with_days(_summed(pd.concat(parts, ignore_index=True), groupings[(kind, key)]), days)
+        if key is not None:
+            frame = _valued(frame.rename(columns={key: "value"}), numeric[key]).assign(dimension=key)
+        out.append(frame.assign(kind=kind))
+    out += [_valued(pd.DataFrame({"value": pd.Series(sorted(seen, key=str), dtype=object)}), numeric[key])
+            .assign(kind="pick", dimension=key) for key, seen in picks.items()]
+    out += [pd.DataFrame({"kind": ["low", "high"], "dimension": key, "value_number": [min(bounds), max(bounds)]})
+            for key, bounds in spans.items() if bounds]
+    return out
+
+
+def _chunks(conn: Connection, sql: str, params: dict, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The statement's rows as frames of at most `rows` rows, read as the driver's tuples (no row objects for a
+    million rows): through a server-side cursor on Postgres, SQLite's cursor otherwise."""
+    clause = text(sql).bindparams(*(bindparam(name, type_=UtcDateTime()) for name in params))
+    if store.is_postgres(conn):
+        moments = {name: UtcDateTime().process_bind_param(value, conn.dialect) for name, value in params.items()}
+        cursor = conn.connection.driver_connection.cursor(name="score_aggregates_scan")
+        cursor.execute(str(clause.compile(dialect=conn.dialect)), moments)
+        names = None
+    else:
+        result = conn.execute(clause, params)
+        names, cursor = list(result.keys()), result.cursor
+    try:
+        while part := cursor.fetchmany(rows):
+            names = names or [d[0] for d in cursor.description]
+            yield pd.DataFrame.from_records(part, columns=names)
+    finally:
+        cursor.close()
+
+
+def _summed(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
+    return frame.groupby(groups, as_index=False, dropna=False, sort=False)[list(COUNTS)].sum()
 
 
 def _dialect(conn: Connection) -> str:
     return "postgresql" if store.is_postgres(conn) else "sqlite"
-
-
-def _grade_bands(conn: Connection, schema: LeadSchema, days: list[date]) -> pd.DataFrame:
-    bucket, params = day_bucket("s.created_date", days)
-    band = BAND[_dialect(conn)]
-    frame = _frame(conn, _counted(schema, "1, 2, 3", f"s.grade AS grade, {band} AS band", bucket), params)
-    return _with_days(frame, days).assign(kind="grade_band")
-
-
-def _channels(conn: Connection, schema: LeadSchema, days: list[date]) -> list[pd.DataFrame]:
-    """Per channel of the schema: counts by day, value and grade."""
-    bucket, params = day_bucket("s.created_date", days)
-    out = []
-    for feature in {f.key: f for f in map(schema.feature, schema.channels)}.values():
-        select_sql = f"s.grade AS grade, s.{quoted(feature.key)} AS value"
-        frame = _frame(conn, _counted(schema, "1, 2, 3", select_sql, bucket), params)
-        out.append(_valued(_with_days(frame, days), feature.numeric).assign(kind="channel", dimension=feature.key))
-    return out
 
 
 def _valued(frame: pd.DataFrame, numeric: bool) -> pd.DataFrame:
@@ -177,27 +217,4 @@ def _live_bands(conn: Connection, schema: LeadSchema, days: list[date]) -> pd.Da
         "FROM picked s WHERE s.pick = 1 GROUP BY 1, 2")
     return _with_days(_frame(conn, sql, params), days).assign(kind="live_band")
 
-
-def _options(conn: Connection, schema: LeadSchema) -> pd.DataFrame:
-    """The values of each pick column and the span of each range column (the Leads page's filter widgets)."""
-    copied = list({f.key: f for f in schema.score_copy_features()}.values())
-    picks = [f for f in copied if f.type in CHOICE_TYPES]
-    ranges = [f for f in copied if f.type not in CHOICE_TYPES]
-    if not copied:
-        return pd.DataFrame()
-    select_sql = [f"s.{quoted(f.key)} AS c_{i}" for i, f in enumerate(picks)]
-    select_sql += [f"MIN(s.{quoted(f.key)}) AS lo_{i}, MAX(s.{quoted(f.key)}) AS hi_{i}" for i, f in enumerate(ranges)]
-    group = f" GROUP BY {', '.join(f's.{quoted(f.key)}' for f in picks)}" if picks else ""
-    combos = _frame(conn, f"SELECT {', '.join(select_sql)} FROM current_scores s{group}", {})
-    frames = []
-    for i, feature in enumerate(picks):
-        values = pd.Series(combos[f"c_{i}"].dropna().unique(), dtype=object)
-        frames.append(_valued(pd.DataFrame({"value": values}), feature.numeric).assign(kind="pick", dimension=feature.key))
-    for i, feature in enumerate(ranges):
-        for kind, column in (("low", f"lo_{i}"), ("high", f"hi_{i}")):
-            value = pd.to_numeric(combos[column], errors="coerce")
-            value = value.min() if kind == "low" else value.max()
-            if not pd.isna(value):
-                frames.append(pd.DataFrame({"kind": [kind], "dimension": [feature.key], "value_number": [float(value)]}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
