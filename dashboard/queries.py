@@ -234,6 +234,8 @@ def lead_page(conn: Connection | Engine, view: SchemaView, filters: LeadFilters,
         return _lead_page_by_grade(conn, view, filters, SORTS[sort], int(limit), int(offset))
     order = _order(conn, sort, int(offset) + int(limit), selectivity)
     where, values = _where_current(filters)
+    if order == SORTS[sort] and _dialect(conn) == "sqlite":
+        where = _walk_only_the_sort_index(where, order.split()[0])
     sql = f"SELECT {_columns(view)} FROM current_scores WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
     params = {**values, "limit": int(limit), "offset": int(offset)}
     return _frame(conn, _bind(sql, values), params, dates=("created_date", "scored_at"))
@@ -246,6 +248,16 @@ def _order(conn: Connection | Engine, sort: str, rows_needed: int, selectivity: 
         return order
     column = order.split()[0]
     return _UNINDEXED_SORT[_dialect(conn)][column] + order[len(column):]
+
+
+def _walk_only_the_sort_index(where: str, sort_column: str) -> str:
+    """SQLite: the other indexed columns' conditions as expressions no index serves (`+column`), so the planner
+    walks the sort's index and stops after a page, rather than reading a whole created-date range and sorting it
+    (a month of a million leads: 220 ms instead of a few)."""
+    for column in ("score", "created_date"):
+        if column != sort_column:
+            where = re.sub(rf"(?<![\w+]){column} ", f"+{column} ", where)
+    return where
 
 
 def _lead_page_by_grade(conn: Connection | Engine, view: SchemaView, filters: LeadFilters, order: str, limit: int,
