@@ -48,6 +48,7 @@ from core.lead_schema import LeadSchema, load_schema
 from core.migrate import upgrade_database
 
 LEAD_ID = "lead_id"
+NEW_LEAD = text("previous_score IS NULL")  # a current score that is the lead's first
 
 
 class SchemaMismatchError(BadInputError):
@@ -308,7 +309,20 @@ def _current_scores_table(meta: MetaData, schema: LeadSchema) -> Table:
         Index("ix_current_scores_created", "created_date"),
         # the dashboard's grade filter: each grade's leads in score order, and per-grade counts from the index alone
         Index("ix_current_scores_grade_score", "grade", "score"),
+        # "new since yesterday": leads scored for the first time, by when (a small share of the leads; revision 0006)
+        Index("ix_current_scores_new", "scored_at", sqlite_where=NEW_LEAD, postgresql_where=NEW_LEAD),
+        *channel_indexes(schema),
     )
+
+
+def channel_indexes(schema: LeadSchema) -> list[Index]:
+    """Postgres: the lead list filtered by channel values reads their leads (revision 0006), one index (channel,
+    score) per channel of the schema, named by the channel's position (schema_info fixes the order). Not on
+    SQLite: without per-value statistics its planner takes them for a common value too, and reading a tenth of a
+    million leads through an index is slower than reading them all (three channels: 410 ms instead of 190)."""
+    keys = dict.fromkeys(schema.feature(name).key for name in schema.channels)
+    return [Index(f"ix_current_scores_channel_{i}", key, "score").ddl_if(dialect="postgresql")
+            for i, key in enumerate(keys)]
 
 
 def make_engine(url: str, schema: LeadSchema | None = None) -> Engine:
