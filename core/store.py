@@ -312,7 +312,16 @@ def _current_scores_table(meta: MetaData, schema: LeadSchema) -> Table:
         # "new since yesterday": leads scored for the first time, by when (a small share of the leads; revision 0006)
         Index("ix_current_scores_new", "scored_at", sqlite_where=NEW_LEAD, postgresql_where=NEW_LEAD),
         *channel_indexes(schema),
+        list_columns_index(schema),
     )
+
+
+def list_columns_index(schema: LeadSchema) -> Index:
+    """SQLite: the lead list's filter columns (the schema's channels and list columns), grade, score, created time
+    and lead id in one narrow index (revision 0006). A filtered page is found in it alone (filter and order) instead
+    of in the wide rows (their reasons), and then only the page's rows are read."""
+    keys = dict.fromkeys(f.key for f in schema.score_copy_features())
+    return Index("ix_current_scores_list", *keys, "grade", "score", "created_date", LEAD_ID).ddl_if(dialect="sqlite")
 
 
 def channel_indexes(schema: LeadSchema) -> list[Index]:

@@ -58,12 +58,23 @@ def upgrade() -> None:
                     postgresql_where=NEW_LEAD)
     for name, key in _channel_indexes():
         op.create_index(name, "current_scores", [key, "score"])
+    if op.get_bind().dialect.name == "sqlite":
+        op.create_index("ix_current_scores_list", "current_scores", _list_columns())
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.drop_index("ix_current_scores_list", table_name="current_scores")
     for name, _ in _channel_indexes():
         op.drop_index(name, table_name="current_scores")
     op.drop_index("ix_current_scores_new", table_name="current_scores")
+
+
+def _list_columns() -> list[str]:
+    """SQLite: the lead list's filter columns (the schema's channels and list columns), grade, score, created time."""
+    schema = lead_schema()
+    names = dict.fromkeys([*schema.channels, *schema.list_columns])
+    return [*dict.fromkeys(schema.feature(name).key for name in names), "grade", "score", "created_date", "lead_id"]
 
 
 def _channel_indexes() -> list[tuple[str, str]]:
