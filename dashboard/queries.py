@@ -269,7 +269,16 @@ def _scores_table(conn: Connection | Engine, filters: LeadFilters, order: str | 
     if sort is not None and order == SORTS[sort]:
         return f"current_scores INDEXED BY {_SORT_INDEXES[order.split()[0]]}"
     narrowing = set(filters.bound_values()) - {"grades", "new_since"}  # conditions only the narrow index serves
-    return f"current_scores INDEXED BY {LIST_INDEX}" if narrowing else "current_scores"
+    return f"current_scores INDEXED BY {LIST_INDEX}" if narrowing and _has_list_index(conn) else "current_scores"
+
+
+def _has_list_index(conn: Connection | Engine) -> bool:
+    """The narrow index exists (a database not yet migrated to revision 0006 by a flow has none)."""
+    sql = text("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :name")
+    if isinstance(conn, Engine):
+        with conn.connect() as connection:
+            return connection.execute(sql, {"name": LIST_INDEX}).first() is not None
+    return conn.execute(sql, {"name": LIST_INDEX}).first() is not None
 
 
 def _lead_page_by_grade(conn: Connection | Engine, view: SchemaView, filters: LeadFilters, order: str, limit: int,

@@ -135,3 +135,27 @@ def test_days_around_berlin_midnights_and_clock_changes(scored_in_berlin: Engine
     with engine.connect() as conn:
         zone = conn.execute(text("SELECT time_zone FROM score_aggregate_runs")).scalar_one()
     assert zone == "Europe/Berlin"
+
+
+def test_sqlite_list_pages_the_same_through_the_narrow_index_and_without_it(seeded_sqlite: Seeded) -> None:
+    """A filtered page found in revision 0006's narrow index equals the one read from the rows, also on a database
+    a flow has not migrated yet (no narrow index)."""
+    engine = store.make_engine(os.environ["LEADSCORE_DATABASE_URL"], schema=seeded_sqlite.schema)
+    view = view_of(seeded_sqlite.schema)
+    filters = queries.LeadFilters(picks=queries.pick(city_tier=(1.0, 3.0)), min_score=0.2)
+    try:
+        assert queries._scores_table(engine, filters).endswith(queries.LIST_INDEX)
+        pages = [queries.lead_page(engine, view, filters, sort, limit=20, offset=20, selectivity=1e-6)
+                 for sort in queries.SORTS]
+        counts = queries.grade_counts(engine, filters)
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP INDEX {queries.LIST_INDEX}"))
+        assert queries._scores_table(engine, filters) == "current_scores"
+        for sort, page in zip(queries.SORTS, pages, strict=True):
+            again = queries.lead_page(engine, view, filters, sort, limit=20, offset=20, selectivity=1e-6)
+            assert list(again["lead_id"]) == list(page["lead_id"]) and len(page) == 20, sort
+        assert queries.grade_counts(engine, filters) == counts
+        expected = seeded_sqlite.current
+        assert sum(counts.values()) == int((expected["city_tier"].isin([1.0, 3.0]) & (expected["score"] >= 0.2)).sum())
+    finally:
+        engine.dispose()
