@@ -364,7 +364,8 @@ def _swap_in_postgres(conn: Connection, staging: str, indexes) -> None:
     conn.execute(text(f"ALTER TABLE {staging} ADD CONSTRAINT {staging}_pkey PRIMARY KEY ({store.LEAD_ID})"))
     for index in indexes:
         on = ", ".join(quoted(column.name) for column in index.columns)
-        conn.execute(text(f"CREATE INDEX {index.name}_next ON {staging} ({on})"))
+        where = index.dialect_options["postgresql"].get("where")  # a partial index stays partial
+        conn.execute(text(f"CREATE INDEX {index.name}_next ON {staging} ({on})" + (f" WHERE {where}" if where is not None else "")))
     conn.execute(text("DROP TABLE current_scores"))
     conn.execute(text(f"ALTER TABLE {staging} RENAME TO current_scores"))
     conn.execute(text(f"ALTER TABLE current_scores RENAME CONSTRAINT {staging}_pkey TO current_scores_pkey"))

@@ -13,10 +13,10 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
-from core.clock import postgres_session_options
+from core.clock import postgres_session_options, zone_name
 from core.config import Settings
 from core.lead_schema import parse_schema
-from dashboard import queries
+from dashboard import aggregates, queries
 from dashboard.schema_view import SchemaView, view_of
 
 DASHBOARD_URL_ENV = "LEADSCORE_DASHBOARD_DATABASE_URL"
@@ -65,14 +65,24 @@ def open_engine() -> Engine | None:
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _cached_call(url: str, query_name: str, args: tuple, scoring_marker: str) -> Any:
-    return getattr(queries, query_name)(engine_for(url), *args)
+def _cached_call(url: str, query_name: str, args: tuple, scoring_marker: str, aggregates_run: int | None) -> Any:
+    """From the run's stored aggregates when they answer (dashboard/aggregates.py), else from the scores."""
+    engine = engine_for(url)
+    if aggregates_run is not None and hasattr(aggregates, query_name):
+        answer = getattr(aggregates, query_name)(engine, aggregates_run, *args)
+        if answer is not None:
+            return answer
+    return getattr(queries, query_name)(engine, *args)
 
 
 def cached(query: Callable[..., Any], *args: Any) -> Any:
-    """A heavy aggregate from the queries module, cached per database until the next scoring run (at most 5 min)."""
+    """A heavy aggregate from the queries module, cached per database until the next scoring run (at most 5 min);
+    read from the aggregates the latest scoring run stored when they are those of the current scores."""
     url = database_url()
-    return _cached_call(url, query.__name__, args, queries.scoring_marker(engine_for(url)))
+    zone = zone_name()
+    with engine_for(url).connect() as conn:  # two tiny reads on one connection
+        marker, run = f"{queries.scoring_marker(conn)}:{zone}", aggregates.usable_run(conn, zone)
+    return _cached_call(url, query.__name__, args, marker, run)
 
 
 def schema_view() -> SchemaView:

@@ -50,7 +50,10 @@ _UNINDEXED_SORT = {  # the same ordering value, but the planner cannot walk an i
     "postgresql": {"score": "(score + 0)", "created_date": "(created_date + interval '0 seconds')"},
     "sqlite": {"score": "+score", "created_date": "+created_date"},
 }
+_SORT_INDEXES = {"score": "ix_current_scores_score", "created_date": "ix_current_scores_created"}
 INDEX_WALK_ROWS = 30_000  # index entries worth walking for one page before filtering-then-sorting is cheaper
+SQLITE_INDEX_WALK_ROWS = 5_000  # SQLite reads each walked entry's wide row; its narrow list index filters cheaply
+LIST_INDEX = "ix_current_scores_list"  # SQLite: the list's filter columns, grade, score, created time, lead id
 _SCORE_BAND = {
     "postgresql": "LEAST(CAST(floor(s.score * 10) AS integer), 9)",
     "sqlite": "MIN(CAST(s.score * 10 AS INTEGER), 9)",
@@ -234,7 +237,13 @@ def lead_page(conn: Connection | Engine, view: SchemaView, filters: LeadFilters,
         return _lead_page_by_grade(conn, view, filters, SORTS[sort], int(limit), int(offset))
     order = _order(conn, sort, int(offset) + int(limit), selectivity)
     where, values = _where_current(filters)
-    sql = f"SELECT {_columns(view)} FROM current_scores WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
+    table = _scores_table(conn, filters, order, sort)
+    page = f"FROM {table} WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
+    if table.endswith(LIST_INDEX):  # the page's rows found in the narrow index alone, then only they are read
+        sql = (f"SELECT {_columns(view)} FROM current_scores WHERE rowid IN (SELECT rowid {page}) "
+               f"ORDER BY {SORTS[sort]}")
+    else:
+        sql = f"SELECT {_columns(view)} {page}"
     params = {**values, "limit": int(limit), "offset": int(offset)}
     return _frame(conn, _bind(sql, values), params, dates=("created_date", "scored_at"))
 
@@ -242,10 +251,34 @@ def lead_page(conn: Connection | Engine, view: SchemaView, filters: LeadFilters,
 def _order(conn: Connection | Engine, sort: str, rows_needed: int, selectivity: float | None) -> str:
     """The sort, or the same sort through an expression no index serves when walking the index would be slow."""
     order = SORTS[sort]
-    if selectivity is None or rows_needed / max(selectivity, 1e-9) <= INDEX_WALK_ROWS:
+    walk = INDEX_WALK_ROWS if _dialect(conn) == "postgresql" else SQLITE_INDEX_WALK_ROWS
+    if selectivity is None or rows_needed / max(selectivity, 1e-9) <= walk:
         return order
     column = order.split()[0]
     return _UNINDEXED_SORT[_dialect(conn)][column] + order[len(column):]
+
+
+def _scores_table(conn: Connection | Engine, filters: LeadFilters, order: str | None = None,
+                  sort: str | None = None) -> str:
+    """current_scores, on SQLite with the index to read named (INDEXED BY): its planner has no per-value statistics
+    and would otherwise read every lead of a created-date range, a grade or a channel value through an index and
+    sort them. A page in the sort's order walks the sort's index; the rest read the narrow index of the list's
+    filter columns instead of the wide rows, unless only grades or "new since" are asked (their own indexes)."""
+    if _dialect(conn) != "sqlite":
+        return "current_scores"
+    if sort is not None and order == SORTS[sort]:
+        return f"current_scores INDEXED BY {_SORT_INDEXES[order.split()[0]]}"
+    narrowing = set(filters.bound_values()) - {"grades", "new_since"}  # conditions only the narrow index serves
+    return f"current_scores INDEXED BY {LIST_INDEX}" if narrowing and _has_list_index(conn) else "current_scores"
+
+
+def _has_list_index(conn: Connection | Engine) -> bool:
+    """The narrow index exists (a database not yet migrated to revision 0006 by a flow has none)."""
+    sql = text("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :name")
+    if isinstance(conn, Engine):
+        with conn.connect() as connection:
+            return connection.execute(sql, {"name": LIST_INDEX}).first() is not None
+    return conn.execute(sql, {"name": LIST_INDEX}).first() is not None
 
 
 def _lead_page_by_grade(conn: Connection | Engine, view: SchemaView, filters: LeadFilters, order: str, limit: int,
@@ -258,8 +291,9 @@ def _lead_page_by_grade(conn: Connection | Engine, view: SchemaView, filters: Le
     grades = sorted({_text(g) for g in filters.grades})
     where, values = _where_current(replace(filters, grades=()))
     columns = _columns(view)
+    table = "current_scores INDEXED BY ix_current_scores_grade_score" if _dialect(conn) == "sqlite" else "current_scores"
     branches = " UNION ALL ".join(
-        f"SELECT * FROM (SELECT {columns} FROM current_scores WHERE {where} AND grade = :grade_{i} "
+        f"SELECT * FROM (SELECT {columns} FROM {table} WHERE {where} AND grade = :grade_{i} "
         f"ORDER BY {order} LIMIT :window) AS grade_{i}" for i in range(len(grades)))
     sql = f"SELECT {columns} FROM ({branches}) AS merged ORDER BY {order} LIMIT :limit OFFSET :offset"
     params = {**values, **{f"grade_{i}": g for i, g in enumerate(grades)},
@@ -270,7 +304,7 @@ def _lead_page_by_grade(conn: Connection | Engine, view: SchemaView, filters: Le
 def grade_counts(conn: Connection | Engine, filters: LeadFilters) -> dict[str, int]:
     """How many current scores match the filters, per grade (one scan gives the total too)."""
     where, values = _where_current(filters)
-    sql = f"SELECT grade, COUNT(*) AS n FROM current_scores WHERE {where} GROUP BY grade"
+    sql = f"SELECT grade, COUNT(*) AS n FROM {_scores_table(conn, filters)} WHERE {where} GROUP BY grade"
     frame = _frame(conn, _bind(sql, values), values)
     return {str(g): int(n) for g, n in zip(frame["grade"], frame["n"], strict=True)}
 

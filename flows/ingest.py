@@ -16,6 +16,7 @@ from core.ingest import IngestSummary, file_away, ingest_file, landing_files
 from core.outcomes import FeedSummary, is_outcome_feed
 from core.schema import check_raw_csv
 from core.store import SchemaMismatchError, make_engine
+from flows.aggregates import store_dashboard_aggregates
 from flows.cli import retry_unless_bad_input, run_command
 from flows.evaluate import compute_live_performance
 
@@ -44,10 +45,12 @@ def ingest_flow(paths: list[str]) -> list[IngestSummary]:
 
 
 def evaluate_if_labels_recorded(settings: Settings, summaries: list) -> None:
-    """Outcomes came back: judge every model version on them again (python -m flows.evaluate's work)."""
+    """Outcomes came back: judge every model version on them again (python -m flows.evaluate's work), and count
+    them into the dashboard's aggregates."""
     if any(s.labels_recorded and not s.already_ingested for s in summaries):
         for line in compute_live_performance(settings).lines():
             print(line)
+        print(store_dashboard_aggregates(settings))
 
 
 @flow(name="ingest-landing", log_prints=True)

@@ -22,6 +22,7 @@ from core.registry import Champion, load_champion, require_champion
 from core.retraining import latest_decision_lines
 from core.scoring import ScoringRun, score_leads
 from core.store import make_engine
+from flows.aggregates import store_dashboard_aggregates
 from flows.cli import retry_unless_bad_input, run_command
 from flows.retrain import retrain_on_evidence
 from flows.score_partitions import dask_task_runner, score_in_partitions
@@ -67,7 +68,8 @@ def runs_without_drift_report(settings: Settings, model_version: str) -> list[Sc
 
 @flow(name="score", log_prints=True)
 def score_flow(rescore_all: bool = False) -> ScoringRun:
-    """Score every lead the champion has not scored yet, report drift, then decide on retraining and say why."""
+    """Score every lead the champion has not scored yet, store the dashboard's aggregates of the new scores,
+    report drift, then decide on retraining and say why."""
     settings = load_settings()
     import_evidently_in_background()  # ready for the drift report once the leads are scored
     champion = load_champion_model(settings)
@@ -76,6 +78,7 @@ def score_flow(rescore_all: bool = False) -> ScoringRun:
     else:
         run = score_unscored_leads(settings, champion, rescore_all)
     print(run.line())
+    print(store_dashboard_aggregates(settings))
     for pending in runs_without_drift_report(settings, champion.version):
         share = report_drift(settings, champion, pending)
         print(f"run {pending.run_id}: drift report stored, share of drifted columns {share:.2f}")

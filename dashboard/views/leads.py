@@ -28,6 +28,8 @@ def date_range(options: FilterOptions, view: SchemaView) -> tuple[date | None, d
     picked = st.sidebar.date_input(f"{view.time_word} between", value=(options.first_created, options.last_created),
                                    min_value=options.first_created, max_value=options.last_created, key="created")
     picked = tuple(picked) if isinstance(picked, list | tuple) else (picked,)
+    if picked == (options.first_created, options.last_created):  # every lead: no date condition to evaluate
+        return None, None
     return (picked[0] if picked else None), (picked[1] if len(picked) > 1 else None)
 
 

@@ -87,7 +87,8 @@ OPEN_DATABASE = textwrap.dedent('''
 
 FILLED_COUNTS = {"ingest_batches": 2, "leads": 104, "rejected_leads": 2, "scoring_runs": 2, "lead_scores": 8,
                  "model_versions": 1, "drift_reports": 1, "run_lock": 0}
-NEW_TABLES = ("lead_outcomes", "live_performance", "retrain_decisions")  # created empty by later revisions
+NEW_TABLES = ("lead_outcomes", "live_performance", "retrain_decisions", "score_aggregate_runs",
+              "score_aggregates")  # created empty by later revisions
 
 
 # ---------------------------------------------------------------- the previous release, run for real
@@ -345,7 +346,7 @@ def test_new_database_migrates_to_head_with_the_declared_tables(database_url: st
     with engine.connect() as conn:
         recorded = conn.execute(select(store.schema_info.c.name, store.schema_info.c.fingerprint)).all()
     engine.dispose()
-    assert _revision(database_url) == migrate.head_revision() == "0005"
+    assert _revision(database_url) == migrate.head_revision() == "0006"
     assert recorded == [(schema.name, schema.fingerprint)]
     assert migrated == _declared_shape(second_url, schema), "the migrations and core/store.py disagree"
 
@@ -421,4 +422,4 @@ def test_a_database_of_a_newer_release_is_refused_in_one_line(database_url: str)
 def test_migrations_find_their_folder_from_any_working_directory(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     migrate.head_revision.cache_clear()
-    assert migrate.head_revision() == "0005"
+    assert migrate.head_revision() == "0006"
