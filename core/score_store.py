@@ -350,7 +350,7 @@ def _swap_in_current(conn: Connection, staging: str, names: list[str]) -> None:
     columns = ", ".join(quoted(c) for c in names)
     conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM current_scores c "
                       f"WHERE NOT EXISTS (SELECT 1 FROM {staging} r WHERE r.lead_id = c.lead_id)"))
-    indexes = store.schema_tables(store.engine_schema(conn)).current_scores.indexes
+    indexes = store.current_score_indexes(conn, store.engine_schema(conn))
     if store.is_postgres(conn):
         _swap_in_postgres(conn, staging, indexes)
         return

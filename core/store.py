@@ -56,6 +56,7 @@ LOCK_NOT_AVAILABLE = "55P03"  # Postgres: a NOWAIT lock is held by another sessi
 LARGE_BATCH_ROWS = 50_000  # from this many rows, bulk_load splits narrow and wide rows (SQLite: via a scratch file)
 SCRATCH_NAME, SCRATCH_KEY = "scratch", "leadscore_scratch_database"  # SQLite: the attached scratch file
 NEW_LEAD = text("previous_score IS NULL")  # a current score that is the lead's first
+LIST_INDEX = "ix_current_scores_list"  # SQLite: the lead list's filter columns, grade, score, created time, lead id
 
 
 class SchemaMismatchError(BadInputError):
@@ -318,7 +319,6 @@ def _current_scores_table(meta: MetaData, schema: LeadSchema) -> Table:
         Index("ix_current_scores_grade_score", "grade", "score"),
         # "new since yesterday": leads scored for the first time, by when (a small share of the leads; revision 0006)
         Index("ix_current_scores_new", "scored_at", sqlite_where=NEW_LEAD, postgresql_where=NEW_LEAD),
-        *channel_indexes(schema),
         list_columns_index(schema),
     )
 
@@ -328,17 +328,17 @@ def list_columns_index(schema: LeadSchema) -> Index:
     and lead id in one narrow index (revision 0006). A filtered page is found in it alone (filter and order) instead
     of in the wide rows (their reasons), and then only the page's rows are read."""
     keys = dict.fromkeys(f.key for f in schema.score_copy_features())
-    return Index("ix_current_scores_list", *keys, "grade", "score", "created_date", LEAD_ID).ddl_if(dialect="sqlite")
+    return Index(LIST_INDEX, *keys, "grade", "score", "created_date", LEAD_ID).ddl_if(dialect="sqlite")
 
 
-def channel_indexes(schema: LeadSchema) -> list[Index]:
-    """Postgres: the lead list filtered by channel values reads their leads (revision 0006), one index (channel,
-    score) per channel of the schema, named by the channel's position (schema_info fixes the order). Not on
-    SQLite: without per-value statistics its planner takes them for a common value too, and reading a tenth of a
-    million leads through an index is slower than reading them all (three channels: 410 ms instead of 190)."""
-    keys = dict.fromkeys(schema.feature(name).key for name in schema.channels)
-    return [Index(f"ix_current_scores_channel_{i}", key, "score").ddl_if(dialect="postgresql")
-            for i, key in enumerate(keys)]
+def current_score_indexes(conn: Connection, schema: LeadSchema) -> list[Index]:
+    """current_scores' secondary indexes on this connection's database (the narrow list index is SQLite's only:
+    Postgres filters by channel without it). Each one is rebuilt by a run that replaces the table (1M leads: ~0.7-2 s
+    of the run each), so an index belongs here only when the lead list needs it to stay within 200 ms: one
+    (channel, score) index per channel on Postgres took 3 channels from ~200 to ~35 ms but cost the nightly run
+    ~6 s, more than its whole margin, and is not kept."""
+    table = schema_tables(schema).current_scores
+    return [index for index in table.indexes if index.name != LIST_INDEX or not is_postgres(conn)]
 
 
 def make_engine(url: str, schema: LeadSchema | None = None) -> Engine:

