@@ -423,3 +423,24 @@ def test_migrations_find_their_folder_from_any_working_directory(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     migrate.head_revision.cache_clear()
     assert migrate.head_revision() == "0006"
+
+
+def test_newest_revision_downgrades_to_the_one_before_and_upgrades_again(database_url: str):
+    """Revision 0006's downgrade removes what its upgrade added (its tables and indexes), and the upgrade works again."""
+    engine = store.make_engine(database_url, load_schema())
+    added = {"score_aggregates", "score_aggregate_runs"}
+    assert added <= set(_user_tables(engine))
+
+    def migrate_to(revision: str, step) -> None:
+        with migrate._migration_lock(engine) as conn:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = conn
+            config.attributes[migrate.LEAD_SCHEMA_KEY] = load_schema()
+            step(config, revision)
+
+    migrate_to("0005", command.downgrade)
+    indexes = {i["name"] for i in inspect(engine).get_indexes("current_scores")}
+    assert not added & set(_user_tables(engine)) and not {"ix_current_scores_new", store.LIST_INDEX} & indexes
+    migrate_to("head", command.upgrade)
+    assert added <= set(_user_tables(engine)) and _revision(database_url) == migrate.head_revision()
+    engine.dispose()
