@@ -147,13 +147,16 @@ def test_revision_0005_keeps_every_moment_as_its_utc_instant(url_at_0004: str):
 
     engine = create_engine(url_at_0004)
     with engine.connect() as conn:
-        assert migrate.current_revision(conn) == "0005"
+        assert migrate.current_revision(conn) == migrate.head_revision()  # 0005 and every later revision
     engine.dispose()
     after = _moments(url_at_0004)
-    assert _row_counts(url_at_0004) == counts
+    counts_after = _row_counts(url_at_0004)  # later revisions add tables, empty until the next run
+    assert {name: n for name, n in counts_after.items() if name in counts} == counts
+    assert not any(n for name, n in counts_after.items() if name not in counts)
+    after = {key: values for key, values in after.items() if key in before}
     assert after.keys() == before.keys()
     if texts is not None:  # SQLite: no type change, the text of every moment as it was
-        assert _sqlite_texts(url_at_0004) == texts
+        assert {key: t for key, t in _sqlite_texts(url_at_0004).items() if key in texts} == texts
         assert after == before
         return
     for key, values in before.items():  # the same instants, read as UTC
