@@ -48,13 +48,15 @@ class PageTiming:
         return not self.error and self.first_s <= FIRST_LOAD_BUDGET_S and self.reload_s <= RELOAD_BUDGET_S
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nothing listens on now (the dashboard's, for a benchmark or a browser test)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _wait_healthy(base: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+def wait_healthy(base: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+    """Wait until the Streamlit server at `base` answers its health check (or its process ends)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -71,7 +73,7 @@ def _wait_healthy(base: str, process: subprocess.Popen, timeout: float = 90.0) -
 @contextmanager
 def served(url: str, root: Path = ROOT) -> Iterator[str]:
     """The dashboard (of the project at `root`) on a free local port, reading `url`."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("LEADSCORE_DASHBOARD_DATABASE_URL", "LEADSCORE_SCHEMA")}
     env["LEADSCORE_DATABASE_URL"] = url
     command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "127.0.0.1",
@@ -79,7 +81,7 @@ def served(url: str, root: Path = ROOT) -> Iterator[str]:
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_healthy(f"http://127.0.0.1:{port}", process)
+            wait_healthy(f"http://127.0.0.1:{port}", process)
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()

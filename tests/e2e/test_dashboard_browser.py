@@ -10,11 +10,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +22,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from benchmarks.browser_pages import free_port, wait_healthy
 from core.lead_schema import load_schema
 from core.store import make_engine
 from tests.dashboard.seed import Seeded, seed_database, seed_live_outcomes, seed_retrain_decisions
@@ -74,26 +72,6 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def seeded_app(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seeded]]:
     """`streamlit run dashboard/app.py` on a free local port against a seeded SQLite database."""
@@ -122,7 +100,7 @@ def example_app(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @contextmanager
 def _served(folder: Path, url: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("LEADSCORE_DASHBOARD_DATABASE_URL", "LEADSCORE_SCHEMA")}
     env.update(LEADSCORE_DATABASE_URL=url, LEADSCORE_HOME=str(folder / "home"))
     command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "127.0.0.1",
@@ -130,7 +108,7 @@ def _served(folder: Path, url: str) -> Iterator[str]:
     log = (folder / "streamlit.log").open("w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", process)
+        wait_healthy(f"http://127.0.0.1:{port}", process)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
