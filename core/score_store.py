@@ -61,12 +61,17 @@ def lead_chunk_types(schema: LeadSchema) -> dict[str, pa.DataType]:
 
 def read_lead_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, schema: LeadSchema,
                      time_columns: list[str], read_ahead: bool = False) -> Iterator[pd.DataFrame]:
-    """The query's rows in chunks (time_columns parsed): COPY + Arrow on Postgres, the driver's cursor on SQLite;
-    read_ahead (a query using no function registered on this connection): a SQLite file is read by a child process
-    while the caller works on the previous chunk (core/sqlite_export.py).
+    """The scoring query's rows in chunks, typed as the schema declares them (see read_chunks)."""
+    yield from read_chunks(conn, sql, params, chunk_rows, lead_chunk_types(schema), time_columns, read_ahead)
+
+
+def read_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, types: dict[str, pa.DataType],
+                time_columns: list[str], read_ahead: bool = False) -> Iterator[pd.DataFrame]:
+    """The query's rows in chunks (columns of the given types, time_columns parsed as naive UTC): COPY + Arrow on
+    Postgres, the driver's cursor on SQLite; read_ahead (a query using no function registered on this connection):
+    a SQLite file is read by a child process while the caller works on the previous chunk (core/sqlite_export.py).
     (ADBC's SQLite reader is 3x faster but links a second SQLite library into the process, and two libraries
     holding one database file break each other's POSIX locks: sqlite.org/howtocorrupt.html, 2.2.1.)"""
-    types = lead_chunk_types(schema)
     if store.is_postgres(conn):
         yield from _copy_out_chunks(conn, sql, params, chunk_rows, types, time_columns)
     elif read_ahead and (database := _sqlite_file(conn)) is not None:
