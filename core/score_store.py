@@ -183,6 +183,8 @@ class ScoreSpill:
         self._writer = pa_ipc.new_file(str(self.path), layout)
         self.rows = 0
         self.rescored = 0
+        self.in_key_order = True  # every row's lead id after the previous row's (the usual run: one ingest batch)
+        self._last_id: str | None = None
 
     def append(self, rows: pd.DataFrame) -> None:
         """Add one scored chunk (rank still 0)."""
@@ -190,6 +192,15 @@ class ScoreSpill:
         self._writer.write_table(table)
         self.rows += len(rows)
         self.rescored += int(rows["previous_score"].notna().sum())
+        self._note_key_order(table.column("lead_id"))
+
+    def _note_key_order(self, lead_ids: pa.ChunkedArray) -> None:
+        if not self.in_key_order or not len(lead_ids):
+            return
+        ids = lead_ids.combine_chunks()
+        ascending = len(ids) < 2 or pc.all(pc.less(ids[:-1], ids[1:])).as_py()
+        self.in_key_order = ascending and (self._last_id is None or self._last_id < ids[0].as_py())
+        self._last_id = ids[-1].as_py()
 
     def ranked_batches(self, run_id: int) -> Iterator[pa.RecordBatch]:
         """The spilled rows with their run id and rank (1 = best score, ties by lead id), chunk by chunk."""
@@ -286,17 +297,21 @@ def _load_staging(conn: Connection, staging: str, spill: ScoreSpill, run_id: int
     if store.is_postgres(conn):
         _copy_batches(conn, staging, spill.layout, spill.ranked_batches(run_id))
     else:
-        _stage_through_file(conn, staging, spill.layout, spill.ranked_batches(run_id))
+        _stage_through_file(conn, staging, spill.layout, spill.ranked_batches(run_id),
+                            getattr(spill, "in_key_order", False))
 
 
-def _stage_through_file(conn: Connection, staging: str, layout: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
+def _stage_through_file(conn: Connection, staging: str, layout: pa.Schema, batches: Iterator[pa.RecordBatch],
+                        in_key_order: bool) -> None:
     """SQLite: the run's rows written by ADBC into a scratch database file (1M rows in ~2 s of CPU against ~7 s
-    through Python's prepared inserts), attached and copied from inside the run's transaction."""
+    through Python's prepared inserts), attached and copied from inside the run's transaction, in lead-id order
+    (the staging table's key takes rows in its order 2-3x faster: 1M shuffled rows 6.5 s, sorted first 2.9 s)."""
     ready = _sqlite_layout(layout)
     rows = pa.RecordBatchReader.from_batches(ready, (_sqlite_values(b, ready) for b in batches))
     scratch = store.attach_scratch_tables(conn, {"run_rows": rows})
     columns = ", ".join(quoted(c) for c in layout.names)
-    conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM {scratch}.run_rows"))
+    order = "" if in_key_order else f" ORDER BY {store.LEAD_ID}"
+    conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM {scratch}.run_rows{order}"))
 
 
 def _sqlite_layout(layout: pa.Schema) -> pa.Schema:
