@@ -74,19 +74,11 @@ def read_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, types
     holding one database file break each other's POSIX locks: sqlite.org/howtocorrupt.html, 2.2.1.)"""
     if store.is_postgres(conn):
         yield from _copy_out_chunks(conn, sql, params, chunk_rows, types, time_columns)
-    elif read_ahead and (database := _sqlite_file(conn)) is not None:
+    elif read_ahead and (database := store.sqlite_file(conn)) is not None:
         for table in read_in_child(database, sql, params, chunk_rows, types):
             yield _parse_times(table.to_pandas(), time_columns)
     else:
         yield from _cursor_chunks(conn, sql, params, chunk_rows, types, time_columns)
-
-
-def _sqlite_file(conn: Connection) -> Path | None:
-    """The SQLite database's file (None in memory: a child could not see it)."""
-    name = conn.engine.url.database
-    if not name or name == ":memory:" or name.startswith("file:"):
-        return None
-    return Path(name).resolve()
 
 
 def _literal_sql(conn: Connection, sql: str, params: dict) -> str:
