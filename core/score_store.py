@@ -254,12 +254,14 @@ def write_run(conn: Connection, run_id: int, spill: ScoreSpill) -> None:
     names = spill.layout.names
     if store.is_postgres(conn):  # the key and index builds of a large run sort in memory
         conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-    rebuild = spill.rows >= REBUILD_SHARE * _stored_current_rows(conn)
+    stored = _stored_current_rows(conn)
+    rebuild = spill.rows >= REBUILD_SHARE * stored
     staging = _create_staging(conn, rebuild)
     _load_staging(conn, staging, spill, run_id)
     _append_history(conn, run_id, staging)
     if rebuild:
-        _swap_in_current(conn, staging, names)
+        # a run that rescored every lead holding a current score (a rescore of all) leaves none to carry over
+        _swap_in_current(conn, staging, names, carry_over=spill.rescored < stored)
     else:
         _upsert_current(conn, staging, names)
 
@@ -342,8 +344,9 @@ def _append_history(conn: Connection, run_id: int, staging: str) -> None:
     if not store.is_postgres(conn):
         conn.execute(text(f"INSERT INTO lead_scores ({columns}) SELECT {columns} FROM {staging}"))
         return
-    part = f"lead_scores_run_{int(run_id)}"
-    conn.execute(text(f"CREATE TABLE {part} (LIKE lead_scores INCLUDING DEFAULTS)"))
+    part = f"lead_scores_run_{int(run_id)}"  # its CHECK spares ATTACH a scan proving every row is of the run
+    conn.execute(text(f"CREATE TABLE {part} (LIKE lead_scores INCLUDING DEFAULTS, "
+                      f"CONSTRAINT {part}_run CHECK (run_id = {int(run_id)}))"))
     conn.execute(text(f"INSERT INTO {part} ({columns}) SELECT {columns} FROM {staging}"))
     conn.execute(text(f"ALTER TABLE lead_scores ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"))
 
@@ -360,13 +363,14 @@ def _upsert_current(conn: Connection, staging: str, names: list[str]) -> None:
         conn.execute(text(f"DROP TABLE {staging}"))
 
 
-def _swap_in_current(conn: Connection, staging: str, names: list[str]) -> None:
+def _swap_in_current(conn: Connection, staging: str, names: list[str], carry_over: bool) -> None:
     """current_scores_next holds the run's rows: the leads the run did not score keep their rows, the key and
     indexes are built in one sort each, and the table is swapped in under the same names (readers wait only for
     the commit; measured 1M rows: an upsert into the indexed table is several times slower)."""
     columns = ", ".join(quoted(c) for c in names)
-    conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM current_scores c "
-                      f"WHERE NOT EXISTS (SELECT 1 FROM {staging} r WHERE r.lead_id = c.lead_id)"))
+    if carry_over:
+        conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM current_scores c "
+                          f"WHERE NOT EXISTS (SELECT 1 FROM {staging} r WHERE r.lead_id = c.lead_id)"))
     indexes = store.current_score_indexes(conn, store.engine_schema(conn))
     if store.is_postgres(conn):
         _swap_in_postgres(conn, staging, indexes)

@@ -27,14 +27,10 @@ class ExportFailed(RuntimeError):
     """The reading child ended without sending every row (its last error line is the message)."""
 
 
-def rows_as_tables(cursor: sqlite3.Cursor, chunk_rows: int, types: dict[str, pa.DataType | None],
-                   first_rows: int | None = None) -> Iterator[pa.Table]:
-    """The cursor's tuples turned into Arrow columns of the given types (a column not named is inferred), in tables
-    of chunk_rows (the first of first_rows, if given)."""
+def rows_as_tables(cursor: sqlite3.Cursor, chunk_rows: int, types: dict[str, pa.DataType | None]) -> Iterator[pa.Table]:
+    """The cursor's tuples turned into Arrow columns of the given types (a column not named is inferred)."""
     names = [d[0] for d in cursor.description]
-    size = first_rows or chunk_rows
-    while rows := cursor.fetchmany(size):
-        size = chunk_rows
+    while rows := cursor.fetchmany(chunk_rows):
         columns = [pa.array(values, types.get(name), from_pandas=True) for name, values in
                    zip(names, zip(*rows, strict=True), strict=True)]
         yield pa.Table.from_arrays(columns, names=names)
@@ -42,9 +38,8 @@ def rows_as_tables(cursor: sqlite3.Cursor, chunk_rows: int, types: dict[str, pa.
 
 def read_in_child(database: Path, sql: str, params: dict, chunk_rows: int,
                   types: dict[str, pa.DataType]) -> Iterator[pa.Table]:
-    """The query's rows in tables of chunk_rows, read by a child process while the caller works on the last one.
-    The first table is a quarter of that: the caller waits only for it before it starts working."""
-    request = json.dumps({"sql": sql, "params": params, "chunk_rows": chunk_rows, "first_rows": max(1, chunk_rows // 4),
+    """The query's rows in tables of chunk_rows, read by a child process while the caller works on the last one."""
+    request = json.dumps({"sql": sql, "params": params, "chunk_rows": chunk_rows,
                           "types": base64.b64encode(pa.schema(list(types.items())).serialize()).decode()})
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen([sys.executable, __file__, str(database)],  # needs only the stdlib and pyarrow
@@ -86,8 +81,8 @@ def export(database: str, request: dict, out) -> None:
         # one stream has one layout: a column not typed by the caller is SQLite text (stored times)
         layout = pa.schema([(d[0], types.get(d[0], pa.string())) for d in cursor.description])
         with pa_ipc.new_stream(out, layout) as writer:
-            typed = dict(zip(layout.names, layout.types, strict=True))
-            for table in rows_as_tables(cursor, int(request["chunk_rows"]), typed, request.get("first_rows")):
+            for table in rows_as_tables(cursor, int(request["chunk_rows"]), dict(zip(layout.names, layout.types,
+                                                                                    strict=True))):
                 writer.write_table(table)
     finally:
         connection.close()

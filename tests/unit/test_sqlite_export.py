@@ -38,7 +38,7 @@ def test_child_sends_the_rows_and_types_of_reading_in_the_process(database):
     sql = "SELECT id, amount, note, created FROM t WHERE id >= :first ORDER BY id"
     tables = list(read_in_child(database, sql, {"first": "00010"}, 1_000, TYPES))
 
-    assert [t.num_rows for t in tables] == [250] + [1_000] * 4 + [740]  # a short first table: work starts sooner
+    assert [t.num_rows for t in tables] == [1_000] * 4 + [990]
     got, expected = pa.concat_tables(tables), pa.concat_tables(_in_process(database, sql.replace(":first", "'00010'"),
                                                                            1_000))
     assert got.equals(expected.cast(got.schema)) and got.schema.field("created").type == pa.string()
