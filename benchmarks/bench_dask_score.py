@@ -38,9 +38,11 @@ def _warm_worker() -> None:
 
 def _forget_scores(engine) -> None:
     with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM current_scores")  # the leads' current scores: without them all are new
         conn.exec_driver_sql("DELETE FROM lead_scores")
         conn.exec_driver_sql("DELETE FROM scoring_runs")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE current_scores")
         conn.exec_driver_sql("VACUUM ANALYZE lead_scores")
 
 
