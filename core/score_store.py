@@ -197,14 +197,16 @@ class ScoreSpill:
     def ranked_batches(self, run_id: int) -> Iterator[pa.RecordBatch]:
         """The spilled rows with their run id and rank (1 = best score, ties by lead id), chunk by chunk."""
         self._writer.close()
-        yield from ranked_file_batches([self.path], self.layout, run_id)
+        yield from ranked_file_batches([self.path], self.layout, run_id, in_key_order=self.in_key_order)
 
 
-def ranked_file_batches(paths: list[Path], layout: pa.Schema, run_id: int) -> Iterator[pa.RecordBatch]:
+def ranked_file_batches(paths: list[Path], layout: pa.Schema, run_id: int,
+                        in_key_order: bool = False) -> Iterator[pa.RecordBatch]:
     """The rows of Arrow files with the run id and their rank over all files. Memory stays flat whatever the run's
-    size: the ranks read only the score and lead-id columns (memory-mapped), then the rows come one batch at a time
-    (a memory-mapped read of every column would keep the whole run resident: 2.5 GB at 10M leads)."""
-    ranks = _ranks_of_files(paths)
+    size: the ranks read only the score and lead-id columns (memory-mapped; only the scores when the rows are in
+    lead-id order), then the rows come one batch at a time (a memory-mapped read of every column would keep the
+    whole run resident: 2.5 GB at 10M leads)."""
+    ranks = _ranks_in_key_order(paths) if in_key_order else _ranks_of_files(paths)
     offset = 0
     for path in paths:
         with pa.OSFile(str(path)) as source:
@@ -224,14 +226,28 @@ def _ranks_of_files(paths: list[Path]) -> np.ndarray:
         return global_ranks(pa.chunked_array(scores, pa.float64()), pa.chunked_array(lead_ids, pa.string()))
 
 
+def _ranks_in_key_order(paths: list[Path]) -> np.ndarray:
+    """Global ranks of rows stored in ascending lead-id order: a stable sort of the scores keeps equal scores in
+    row order, which is lead-id order (the same ranks as global_ranks without sorting any lead id)."""
+    with ExitStack() as maps:
+        tables = [pa_ipc.open_file(maps.enter_context(pa.memory_map(str(path)))).read_all() for path in paths]
+        scores = np.concatenate([table.column("score").to_numpy() for table in tables]) if tables else np.empty(0)
+    return _ranks_of_order(np.argsort(-scores, kind="stable"))
+
+
+def _ranks_of_order(order: np.ndarray) -> np.ndarray:
+    """Rank (1 = first) of each row, given the rows' positions in rank order."""
+    ranks = np.empty(len(order), dtype="int32")
+    ranks[order] = np.arange(1, len(order) + 1, dtype="int32")
+    return ranks
+
+
 def global_ranks(scores: pa.ChunkedArray, lead_ids: pa.ChunkedArray) -> np.ndarray:
     """Rank 1 = best score; equal scores (frequent) ordered by lead id, so ranks never depend on read order
     or on how a run was split into partitions."""
     order = pc.sort_indices(pa.table({"score": scores, "lead_id": lead_ids}),
                             sort_keys=[("score", "descending"), ("lead_id", "ascending")]).to_numpy()
-    ranks = np.empty(len(order), dtype="int32")
-    ranks[order] = np.arange(1, len(order) + 1, dtype="int32")
-    return ranks
+    return _ranks_of_order(order)
 
 
 def _with_rank(batch: pa.RecordBatch, layout: pa.Schema, run_id: int, ranks: np.ndarray) -> pa.RecordBatch:
