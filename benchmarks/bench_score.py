@@ -90,22 +90,11 @@ def measure(url: str, rows: int) -> None:
     run, seconds = timed(lambda: score_leads(engine, model, "bench", "1"))
     print(run.line())
     print(verdict(f"score {rows:,} leads on {engine.dialect.name}", seconds, budget, rows, peak_rss_mb(), BUDGET_MB))
-    report_checkpoint(engine)
     run, seconds = timed(lambda: score_leads(engine, model, "bench", "1", rescore_all=True))
     print(run.line())
     print(verdict(f"rescore all {rows:,} leads on {engine.dialect.name} (each lead's current score replaced)",
                   seconds, budget, rows, peak_rss_mb(), BUDGET_MB))
-    report_checkpoint(engine)
     report_faithfulness(model, engine)
-
-
-def report_checkpoint(engine) -> None:
-    """SQLite: how much longer the background checkpoint (the run's log folded into the database file) took."""
-    from core.store import wait_for_checkpoints
-
-    if engine.dialect.name == "sqlite":
-        _, seconds = timed(wait_for_checkpoints)
-        print(f"    SQLite's checkpoint of the run's write-ahead log, on its own thread, ended {seconds:.1f} s after")
 
 
 def report_faithfulness(model, engine) -> None:

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import io
 import os
-import sqlite3
 import tempfile
-import threading
 import uuid
 import weakref
 from collections.abc import Iterator, Sequence
@@ -58,8 +56,6 @@ LOCK_NOT_AVAILABLE = "55P03"  # Postgres: a NOWAIT lock is held by another sessi
 LARGE_BATCH_ROWS = 50_000  # from this many rows, bulk_load splits narrow and wide rows (SQLite: via a scratch file)
 SCRATCH_NAME, SCRATCH_KEY = "scratch", "leadscore_scratch_database"  # SQLite: the attached scratch file
 SQLITE_PAGE_BYTES = 8192  # new databases: a 1M-lead run's current scores written and indexed 14% faster than 4096
-WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default, restored once a bulk write has committed
-_CHECKPOINTS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # background checkpoints, until they end
 NEW_LEAD = text("previous_score IS NULL")  # a current score that is the lead's first
 LIST_INDEX = "ix_current_scores_list"  # SQLite: the lead list's filter columns, grade, score, created time, lead id
 
@@ -448,23 +444,13 @@ def bulk_load(conn: Connection, table_name: str, frame: pd.DataFrame, order: np.
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction on one connection; afterwards (committed or rolled back) the connection detaches the
-    scratch file a bulk_load attached, before it goes back to the pool. SQLite: the commit does not also fold the
-    write-ahead log into the database file (its automatic checkpoint: 1.5 s of a 1M-row run's 5 s of writing);
-    a checkpoint on a thread of its own does that after the commit (checkpoint_in_background)."""
+    scratch file a bulk_load attached, before it goes back to the pool."""
     with engine.connect() as conn:
-        database = sqlite_file(conn)
-        pragma = conn.connection.driver_connection.execute if database is not None else None
-        if pragma is not None:
-            pragma("PRAGMA wal_autocheckpoint=0")
         try:
             with conn.begin():
                 yield conn
         finally:
             detach_scratch(conn)
-            if pragma is not None:
-                pragma(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-    if database is not None:
-        checkpoint_in_background(database)
 
 
 def sqlite_file(conn: Connection) -> Path | None:
@@ -473,30 +459,6 @@ def sqlite_file(conn: Connection) -> Path | None:
     if is_postgres(conn) or not name or name == ":memory:" or name.startswith("file:"):
         return None
     return Path(name).resolve()
-
-
-def checkpoint_in_background(database: Path) -> threading.Thread:
-    """Fold the write-ahead log into the database file on a thread of its own connection (SQLite works outside
-    the GIL meanwhile), so the next step of a flow overlaps it; the process waits for it before exiting. A
-    PASSIVE checkpoint never blocks readers or writers; if it is cut short, the next one completes it."""
-    thread = threading.Thread(target=_checkpoint, args=(database,), name="sqlite-checkpoint")
-    thread.start()
-    _CHECKPOINTS.add(thread)
-    return thread
-
-
-def wait_for_checkpoints() -> None:
-    """Block until the background checkpoints this process started have finished (benchmarks report both)."""
-    for thread in list(_CHECKPOINTS):
-        thread.join()
-
-
-def _checkpoint(database: Path) -> None:
-    try:
-        with closing(sqlite3.connect(database, timeout=60)) as connection:
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    except sqlite3.Error:
-        pass  # a busy or vanished database: the next commit's automatic checkpoint does it
 
 
 def detach_scratch(conn: Connection) -> None:
