@@ -162,6 +162,7 @@ class PartitionedSpill:
         self.layout = layout
         self.rows = sum(f.rows for f in self.files)
         self.rescored = sum(f.rescored for f in self.files)
+        self.in_key_order = False  # partitions split the leads by hash: their rows together are in no key order
 
     def ranked_batches(self, run_id: int) -> Iterator[pa.RecordBatch]:
         """Every file's rows with the run id and the rank over all partitions (1 = best; ties by lead id)."""

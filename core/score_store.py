@@ -206,7 +206,7 @@ def ranked_file_batches(paths: list[Path], layout: pa.Schema, run_id: int,
     size: the ranks read only the score and lead-id columns (memory-mapped; only the scores when the rows are in
     lead-id order), then the rows come one batch at a time (a memory-mapped read of every column would keep the
     whole run resident: 2.5 GB at 10M leads)."""
-    ranks = _ranks_in_key_order(paths) if in_key_order else _ranks_of_files(paths)
+    ranks = _ranks_of_files(paths, in_key_order)
     offset = 0
     for path in paths:
         with pa.OSFile(str(path)) as source:
@@ -217,22 +217,17 @@ def ranked_file_batches(paths: list[Path], layout: pa.Schema, run_id: int,
                 offset += batch.num_rows
 
 
-def _ranks_of_files(paths: list[Path]) -> np.ndarray:
-    """Global ranks from the files' score and lead-id columns, read in place (memory-mapped, not copied)."""
+def _ranks_of_files(paths: list[Path], in_key_order: bool) -> np.ndarray:
+    """Global ranks from the files' columns, read in place (memory-mapped, not copied): the scores and lead ids,
+    or only the scores when the rows are in ascending lead-id order (a stable sort of the scores then keeps equal
+    scores in row order, which is lead-id order: the same ranks as global_ranks without sorting any lead id)."""
     with ExitStack() as maps:
         tables = [pa_ipc.open_file(maps.enter_context(pa.memory_map(str(path)))).read_all() for path in paths]
-        scores = [chunk for table in tables for chunk in table.column("score").chunks]
+        scores = pa.chunked_array([chunk for table in tables for chunk in table.column("score").chunks], pa.float64())
+        if in_key_order:
+            return _ranks_of_order(np.argsort(-scores.to_numpy(), kind="stable"))
         lead_ids = [chunk for table in tables for chunk in table.column("lead_id").chunks]
-        return global_ranks(pa.chunked_array(scores, pa.float64()), pa.chunked_array(lead_ids, pa.string()))
-
-
-def _ranks_in_key_order(paths: list[Path]) -> np.ndarray:
-    """Global ranks of rows stored in ascending lead-id order: a stable sort of the scores keeps equal scores in
-    row order, which is lead-id order (the same ranks as global_ranks without sorting any lead id)."""
-    with ExitStack() as maps:
-        tables = [pa_ipc.open_file(maps.enter_context(pa.memory_map(str(path)))).read_all() for path in paths]
-        scores = np.concatenate([table.column("score").to_numpy() for table in tables]) if tables else np.empty(0)
-    return _ranks_of_order(np.argsort(-scores, kind="stable"))
+        return global_ranks(scores, pa.chunked_array(lead_ids, pa.string()))
 
 
 def _ranks_of_order(order: np.ndarray) -> np.ndarray:
@@ -307,8 +302,7 @@ def _load_staging(conn: Connection, staging: str, spill: ScoreSpill, run_id: int
     if store.is_postgres(conn):
         _copy_batches(conn, staging, spill.layout, spill.ranked_batches(run_id))
     else:
-        _stage_through_file(conn, staging, spill.layout, spill.ranked_batches(run_id),
-                            getattr(spill, "in_key_order", False))
+        _stage_through_file(conn, staging, spill.layout, spill.ranked_batches(run_id), spill.in_key_order)
 
 
 def _stage_through_file(conn: Connection, staging: str, layout: pa.Schema, batches: Iterator[pa.RecordBatch],
