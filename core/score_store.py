@@ -77,7 +77,7 @@ def read_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, types
     if store.is_postgres(conn):
         yield from _copy_out_chunks(conn, sql, params, chunk_rows, types, time_columns)
     elif read_ahead and (database := store.sqlite_file(conn)) is not None:
-        for table in read_in_child(database, sql, params, chunk_rows, types):
+        for table in read_in_child(database, _literal_sql(conn, sql, params), chunk_rows, types):
             yield _parse_times(table.to_pandas(), time_columns)
     else:
         yield from _cursor_chunks(conn, sql, params, chunk_rows, types, time_columns)

@@ -35,27 +35,33 @@ def _in_process(path: Path, sql: str, chunk_rows: int) -> list[pa.Table]:
 
 
 def test_child_sends_the_rows_and_types_of_reading_in_the_process(database):
-    sql = "SELECT id, amount, note, created FROM t WHERE id >= :first ORDER BY id"
-    tables = list(read_in_child(database, sql, {"first": "00010"}, 1_000, TYPES))
+    sql = "SELECT id, amount, note, created FROM t WHERE id >= '00010' ORDER BY id"
+    tables = list(read_in_child(database, sql, 1_000, TYPES))
 
     assert [t.num_rows for t in tables] == [1_000] * 4 + [990]
-    got, expected = pa.concat_tables(tables), pa.concat_tables(_in_process(database, sql.replace(":first", "'00010'"),
-                                                                           1_000))
+    got, expected = pa.concat_tables(tables), pa.concat_tables(_in_process(database, sql, 1_000))
     assert got.equals(expected.cast(got.schema)) and got.schema.field("created").type == pa.string()
     assert got.column("amount").null_count == 2_990 and got.schema.field("amount").type == pa.float64()
 
 
 def test_a_query_the_child_cannot_run_fails_with_sqlites_reason(database):
     with pytest.raises(ExportFailed, match="no such column: missing"):
-        list(read_in_child(database, "SELECT missing FROM t", {}, 100, TYPES))
+        list(read_in_child(database, "SELECT missing FROM t", 100, TYPES))
+
+
+def test_text_where_a_number_is_declared_fails_the_read_instead_of_becoming_a_number(database):
+    with sqlite3.connect(database) as conn:
+        conn.execute("INSERT INTO t VALUES ('99999', 'not a number', NULL, NULL)")
+    with pytest.raises(ExportFailed, match="reading the leads failed"):
+        list(read_in_child(database, "SELECT id, amount FROM t", 1_000, TYPES))
 
 
 def test_an_empty_result_is_no_table(database):
-    assert list(read_in_child(database, "SELECT id FROM t WHERE id = 'none'", {}, 100, TYPES)) == []
+    assert list(read_in_child(database, "SELECT id FROM t WHERE id = 'none'", 100, TYPES)) == []
 
 
 def test_a_child_killed_mid_stream_fails_the_read(database):
-    rows = read_in_child(database, "SELECT id, amount, note FROM t", {}, 100, TYPES)
+    rows = read_in_child(database, "SELECT id, amount, note FROM t", 100, TYPES)
     next(rows)
     for child in psutil.Process().children():
         if "sqlite_export" in " ".join(child.cmdline()):
@@ -65,7 +71,7 @@ def test_a_child_killed_mid_stream_fails_the_read(database):
 
 
 def test_a_consumer_that_stops_early_leaves_no_child(database):
-    rows = read_in_child(database, "SELECT id FROM t", {}, 10, TYPES)
+    rows = read_in_child(database, "SELECT id FROM t", 10, TYPES)
     next(rows)
     rows.close()
     assert not [c for c in psutil.Process().children() if "sqlite_export" in " ".join(c.cmdline())]
