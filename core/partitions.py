@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 from sqlalchemy import Engine, create_engine, func, select
@@ -28,7 +29,7 @@ from core import store
 from core.clock import postgres_session_options, utc_now
 from core.errors import BadInputError
 from core.reasons import ReasonTable
-from core.score_store import ranked_file_batches, read_lead_chunks, score_arrow_schema
+from core.score_store import ranked_file_batches, ranks_of_files, read_lead_chunks, score_arrow_schema
 from core.scoring import (
     ChunkScorer,
     ScoringRun,
@@ -163,10 +164,17 @@ class PartitionedSpill:
         self.rows = sum(f.rows for f in self.files)
         self.rescored = sum(f.rescored for f in self.files)
         self.in_key_order = False  # partitions split the leads by hash: their rows together are in no key order
+        self._ranks: np.ndarray | None = None
+
+    def ranks(self) -> np.ndarray:
+        """Each row's rank over all partitions (1 = best; ties by lead id), computed once."""
+        if self._ranks is None:
+            self._ranks = ranks_of_files([f.path for f in self.files])
+        return self._ranks
 
     def ranked_batches(self, run_id: int) -> Iterator[pa.RecordBatch]:
-        """Every file's rows with the run id and the rank over all partitions (1 = best; ties by lead id)."""
-        yield from ranked_file_batches([f.path for f in self.files], self.layout, run_id)
+        """Every file's rows with the run id and the rank over all partitions."""
+        yield from ranked_file_batches([f.path for f in self.files], self.layout, run_id, self.ranks())
 
 
 def write_partitions(engine: Engine, model, plan: PartitionPlan, files: list[PartitionFile],

@@ -216,3 +216,52 @@ def test_crash_while_writing_leaves_history_and_current_unchanged(nightly, dev_m
     assert again.leads_scored == INFERENCE_LEADS and again.run_id > first.run_id + 1
     assert len(_scores(nightly)) == 2 * INFERENCE_LEADS
     _assert_current_agrees_with_history(nightly)
+
+
+@pytest.fixture
+def nightly_postgres(postgres_engine: Engine) -> Engine:
+    ingest_file(postgres_engine, SHARED_DATA / "leadscoring_inference.csv")
+    return postgres_engine
+
+
+def test_a_failure_after_the_history_is_written_aside_leaves_no_table_behind(nightly_postgres, dev_model,
+                                                                              monkeypatch):
+    """Postgres writes the run's history partition on a second connection while the run writes current_scores:
+    a run failing after that partition is written drops it, and history and current scores stay as they were."""
+    from core import score_store
+
+    nightly = nightly_postgres
+    score_leads(nightly, dev_model, "m", "1")
+    history, current = _scores(nightly), _current(nightly)
+    written = score_store.HistoryAside.attach
+
+    def crash_once_written(self, conn) -> None:
+        self._thread.join()  # the partition is written (and committed on its own connection)
+        raise RuntimeError("killed while writing current scores (injected)")
+
+    monkeypatch.setattr(score_store.HistoryAside, "attach", crash_once_written)
+    with pytest.raises(RuntimeError, match="injected"):
+        score_leads(nightly, dev_model, "m", "1", rescore_all=True)
+    monkeypatch.setattr(score_store.HistoryAside, "attach", written)
+    assert _unattached_history_tables(nightly) == []
+    assert len(_scores(nightly)) == len(history) and len(_current(nightly)) == len(current)
+    score_leads(nightly, dev_model, "m", "1", rescore_all=True)
+    _assert_current_agrees_with_history(nightly)
+
+
+def test_a_history_table_left_by_a_killed_run_is_dropped_by_the_next_run(nightly_postgres, dev_model):
+    """A run killed after its history partition was committed aside, before its own commit, leaves that table
+    unattached (in no query's reach); the next run drops it."""
+    nightly = nightly_postgres
+    with nightly.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE lead_scores_run_999999 (LIKE lead_scores INCLUDING DEFAULTS)")
+    assert _unattached_history_tables(nightly) == ["lead_scores_run_999999"]
+    score_leads(nightly, dev_model, "m", "1")
+    assert _unattached_history_tables(nightly) == []
+    assert len(_scores(nightly)) == INFERENCE_LEADS
+
+
+def _unattached_history_tables(engine: Engine) -> list[str]:
+    frame = store.read_frame(engine, "SELECT relname FROM pg_class WHERE relname LIKE 'lead\\_scores\\_run\\_%' "
+                                     "AND relkind = 'r' AND NOT relispartition ORDER BY relname")
+    return list(frame["relname"])
