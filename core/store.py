@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import io
 import os
+import queue
 import tempfile
+import threading
 import uuid
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
+from itertools import chain, count
 from pathlib import Path
 
 import numpy as np
@@ -462,9 +464,8 @@ def sqlite_file(conn: Connection) -> Path | None:
 
 
 def detach_scratch(conn: Connection) -> None:
-    """Detach the scratch file bulk_load attached (SQLite refuses while the transaction that read it is open)."""
-    name = conn.info.pop(SCRATCH_KEY, None)
-    if name is not None:
+    """Detach the scratch files a bulk load attached (SQLite refuses while the transaction that read them is open)."""
+    for name in conn.info.pop(SCRATCH_KEY, []):
         conn.execute(text(f"DETACH DATABASE {name}"))
 
 
@@ -494,19 +495,79 @@ def attach_scratch_tables(conn: Connection, tables: dict[str, pa.RecordBatchRead
     sqlite.org/howtocorrupt.html, 2.2.1). The file is removed as soon as it is attached (Linux keeps it readable
     until detached), or whatever happens before: only a process killed while ADBC writes it leaves it in the
     temporary folder. The caller's transaction owner detaches it afterwards (write_transaction, detach_scratch)."""
-    import adbc_driver_sqlite.dbapi as adbc  # the SQLite Arrow driver, only where a large SQLite write needs it
-
     with tempfile.TemporaryDirectory(prefix="leadscore-scratch-") as folder:
         path = Path(folder) / "scratch.db"
-        with closing(adbc.connect(str(path))) as scratch:
-            with closing(scratch.cursor()) as cursor:
-                for name, rows in tables.items():
-                    cursor.adbc_ingest(name, rows, mode="create")
-            scratch.commit()
+        _write_scratch_file(path, tables)
         detach_scratch(conn)  # a leftover of a failed write, not in use by this transaction
-        conn.execute(text(f"ATTACH DATABASE :path AS {SCRATCH_NAME}"), {"path": str(path)})
-        conn.info[SCRATCH_KEY] = SCRATCH_NAME  # read in this transaction: detached after it ends
-    return SCRATCH_NAME
+        return _attach_scratch_file(conn, path, SCRATCH_NAME)
+
+
+def _write_scratch_file(path: Path, tables: dict[str, pa.RecordBatchReader]) -> None:
+    import adbc_driver_sqlite.dbapi as adbc  # the SQLite Arrow driver, only where a large SQLite write needs it
+
+    with closing(adbc.connect(str(path))) as scratch:
+        with closing(scratch.cursor()) as cursor:
+            for name, rows in tables.items():
+                cursor.adbc_ingest(name, rows, mode="create")
+        scratch.commit()
+
+
+def _attach_scratch_file(conn: Connection, path: Path, name: str) -> str:
+    conn.execute(text(f"ATTACH DATABASE :path AS {name}"), {"path": str(path)})
+    conn.info.setdefault(SCRATCH_KEY, []).append(name)  # read in this transaction: detached after it ends
+    return name
+
+
+MAX_SCRATCH_PARTS = 8  # SQLite attaches at most 10 databases to a connection
+
+
+def attach_scratch_parts(conn: Connection, table: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                         part_rows: int) -> Iterator[str]:
+    """SQLite: the batches written by ADBC into a table of one scratch file per part of ~part_rows rows, on a
+    background thread one part ahead of the caller, each attached as soon as it is written (scratch_0, scratch_1,
+    ...): the caller copies a part inside SQLite while the next is written (two cores instead of one, as in
+    attach_scratch_tables ADBC has closed each file before sqlite3 attaches it). At most MAX_SCRATCH_PARTS parts:
+    make part_rows large enough."""
+    detach_scratch(conn)  # a leftover of a failed write, not in use by this transaction
+    ready: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    with tempfile.TemporaryDirectory(prefix="leadscore-scratch-") as folder:
+        writer = threading.Thread(target=_write_scratch_parts, name="leadscore-scratch", daemon=True,
+                                  args=(Path(folder), table, schema, batches, part_rows, ready, stop))
+        writer.start()
+        try:
+            for index, path in enumerate(iter(ready.get, None)):
+                if isinstance(path, BaseException):
+                    raise path
+                yield _attach_scratch_file(conn, path, f"{SCRATCH_NAME}_{index}")
+        finally:
+            stop.set()
+            writer.join()
+
+
+def _write_scratch_parts(folder: Path, table: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                         part_rows: int, ready: queue.Queue, stop: threading.Event) -> None:
+    """The writer thread of attach_scratch_parts: a path per part written, then None (or the error)."""
+    try:
+        rows = iter(batches)
+        for index in count():
+            first = next(rows, None)
+            if first is None or stop.is_set():
+                break
+            path = folder / f"part{index}.db"
+            part = chain([first], _batches_up_to(rows, part_rows - first.num_rows))
+            _write_scratch_file(path, {table: pa.RecordBatchReader.from_batches(schema, part)})
+            ready.put(path)
+    except BaseException as error:  # noqa: BLE001 - raised in the caller's thread
+        ready.put(error)
+    ready.put(None)
+
+
+def _batches_up_to(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """The next batches while fewer than `rows` rows have been taken (the last one may pass the mark)."""
+    while rows > 0 and (batch := next(batches, None)) is not None:
+        rows -= batch.num_rows
+        yield batch
 
 
 def _sparse_null_default_columns(conn: Connection, table_name: str, table: pa.Table) -> list[str]:
