@@ -202,7 +202,7 @@ def _score_and_write(conn: Connection, scorer: ChunkScorer, run_id: int, version
 
 
 def write_spill(conn: Connection, run_id: int, spill) -> None:
-    """A run's spilled rows (a ScoreSpill, or any object with its rows / rescored / in_key_order / layout /
+    """A run's spilled rows (a ScoreSpill, or any object with its rows / rescored / in_key_order / layout / ranks /
     ranked_batches): appended to the history and replacing each lead's current score, in the caller's transaction."""
     if spill.rows:
         write_run(conn, run_id, spill)

@@ -693,12 +693,10 @@ def queued_copy_writer(cursor, queued_bytes: int = COPY_QUEUE_BYTES):
     """psycopg's COPY writer thread (the server reads while we encode the next slice) with its queue bounded by
     bytes: the default queue holds 1,024 blocks of 128 KB, so a client encoding faster than the server keeps up to
     128 MB waiting (measured: +270 MB of peak memory while a 3M-lead run was copied)."""
-    from queue import Queue
-
     from psycopg.copy import QueuedLibpqWriter  # the Postgres driver, only where Postgres is used
 
     writer = QueuedLibpqWriter(cursor)
-    writer._queue = Queue(maxsize=max(1, queued_bytes // COPY_BLOCK_BYTES))  # psycopg 3.3: a private attribute
+    writer._queue = queue.Queue(maxsize=max(1, queued_bytes // COPY_BLOCK_BYTES))  # psycopg 3.3: a private attribute
     return writer
 
 
