@@ -226,14 +226,6 @@ def ranked_file_batches(paths: list[Path], layout: pa.Schema, run_id: int,
                 offset += batch.num_rows
 
 
-def ranks_of_files(paths: list[Path], in_key_order: bool = False) -> np.ndarray:
-    """Each row's rank over all files (1 = best score, ties by lead id). Memory stays flat whatever the run's size:
-    the scoring's freed heap is handed back first, and only the score and lead-id columns are read
-    (memory-mapped; only the scores when the rows are in lead-id order)."""
-    release_freed_memory()
-    return _ranks_of_files(paths, in_key_order)
-
-
 def release_freed_memory() -> None:
     """Hand freed memory back to the system: Arrow's pool and glibc's heap both keep what a run's chunks freed
     (measured at 3M leads: 320 MB resident after scoring, on top of which the ranks and the write came)."""
@@ -242,10 +234,13 @@ def release_freed_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)
 
 
-def _ranks_of_files(paths: list[Path], in_key_order: bool) -> np.ndarray:
-    """Global ranks from the files' columns, read in place (memory-mapped, not copied): the scores and lead ids,
-    or only the scores when the rows are in ascending lead-id order (a stable sort of the scores then keeps equal
-    scores in row order, which is lead-id order: the same ranks as global_ranks without sorting any lead id)."""
+def ranks_of_files(paths: list[Path], in_key_order: bool = False) -> np.ndarray:
+    """Each row's rank over all files (1 = best score, ties by lead id). Memory stays flat whatever the run's size:
+    the scoring's freed heap is handed back first, and only the files' score and lead-id columns are read, in place
+    (memory-mapped, not copied); only the scores when the rows are in ascending lead-id order (a stable sort of the
+    scores then keeps equal scores in row order, which is lead-id order: the same ranks as global_ranks without
+    sorting any lead id)."""
+    release_freed_memory()
     with ExitStack() as maps:
         tables = [pa_ipc.open_file(maps.enter_context(pa.memory_map(str(path)))).read_all() for path in paths]
         scores = pa.chunked_array([chunk for table in tables for chunk in table.column("score").chunks], pa.float64())
