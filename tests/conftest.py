@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from core.config import Settings, load_settings
-from core.store import make_engine
+from core.store import make_engine, wait_for_checkpoints
 from tests.paths import SHARED_DATA
 
 STATE_KEY = pytest.StashKey[Path]()
@@ -103,6 +103,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiled_tree
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path / 'leadscore.db'}")
     yield engine
+    wait_for_checkpoints()
     engine.dispose()
 
 
