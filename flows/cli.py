@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import threading
 import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import NoReturn
 
 from sqlalchemy.exc import OperationalError
 
@@ -62,6 +65,20 @@ def run_command(body: Callable[[], object], precheck: Callable[[], object] | Non
         print(f"error: {database_failure_line(error)}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     return 0
+
+
+def exit_promptly(code: int) -> NoReturn:
+    """End a command as the interpreter would, without its teardown of every imported module (measured after the
+    commands' work: ~0.8 s for an ingest, ~1.9 s for a scoring run, whose Prefect, MLflow and Evidently modules hold
+    millions of objects). What a normal exit does that matters is done, in its order: threading's exit hooks
+    (Prefect's log and event workers send what they hold to its API) and the wait for non-daemon threads (SQLite's
+    background checkpoint, core/store.py), then atexit's handlers (logging, a temporary Prefect server's stop),
+    then stdio is flushed."""
+    threading._shutdown()  # what Py_FinalizeEx runs first  # noqa: SLF001
+    atexit._run_exitfuncs()  # noqa: SLF001
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def database_failure_line(error: OperationalError) -> str:

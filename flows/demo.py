@@ -9,7 +9,6 @@ the defaults: the live figures clear the bars and 4,000 new outcomes are under L
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from prefect import flow, task
@@ -20,7 +19,7 @@ from core.errors import BadInputError
 from core.lead_schema import load_schema
 from core.store import make_engine
 from core.synthetic import codepro_layout, generate_leads, write_leads_csv
-from flows.cli import run_command
+from flows.cli import exit_promptly, run_command
 from flows.ingest import ingest_flow
 from flows.retrain import retrain_on_evidence
 from flows.score import score_flow
@@ -99,4 +98,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_promptly(main())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -11,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from core.config import Settings, load_settings
 from core.evaluation import EvaluationSummary, evaluate_live
 from core.store import make_engine
-from flows.cli import run_command
+from flows.cli import exit_promptly, run_command
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
@@ -47,4 +46,4 @@ def print_lines(summary: EvaluationSummary) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_promptly(main())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from prefect import flow, task
@@ -17,7 +16,7 @@ from core.outcomes import FeedSummary, is_outcome_feed
 from core.schema import check_raw_csv
 from core.store import SchemaMismatchError, make_engine
 from flows.aggregates import store_dashboard_aggregates
-from flows.cli import retry_unless_bad_input, run_command
+from flows.cli import exit_promptly, retry_unless_bad_input, run_command
 from flows.evaluate import compute_live_performance
 
 
@@ -97,4 +96,4 @@ def _check_database(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_promptly(main())

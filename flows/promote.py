@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from core.config import load_settings
 from core.registry import promote
-from flows.cli import run_command
+from flows.cli import exit_promptly, run_command
 
 
 def promote_version(version: str, reason: str) -> None:
@@ -26,4 +25,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_promptly(main())

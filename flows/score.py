@@ -10,7 +10,6 @@ LEADSCORE_DASK_WORKERS=N on a local cluster of N workers; neither = one process 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from prefect import Flow, flow, task
 from prefect.cache_policies import NO_CACHE
@@ -23,7 +22,7 @@ from core.retraining import latest_decision_lines
 from core.scoring import ScoringRun, score_leads
 from core.store import make_engine
 from flows.aggregates import store_dashboard_aggregates
-from flows.cli import retry_unless_bad_input, run_command
+from flows.cli import exit_promptly, retry_unless_bad_input, run_command
 from flows.retrain import retrain_on_evidence
 from flows.score_partitions import dask_task_runner, score_in_partitions
 
@@ -120,4 +119,4 @@ def print_retrain_decision(run: ScoringRun) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_promptly(main())

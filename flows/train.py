@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import pandas as pd
 from prefect import flow, task
@@ -32,7 +31,7 @@ from core.training import (
     load_labelled_leads,
     load_newest_outcomes,
 )
-from flows.cli import retry_unless_bad_input, run_command
+from flows.cli import exit_promptly, retry_unless_bad_input, run_command
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
@@ -156,4 +155,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_promptly(main())
