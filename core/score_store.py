@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core import store
 from core.features import quoted
 from core.lead_schema import LeadSchema
-from core.sqlite_export import read_in_child, rows_as_tables
+from core.sqlite_export import read_in_child, rechunked, rows_as_tables
 
 ENCODE_ROWS = 20_000  # rows encoded for COPY at a time (~8 MB of wide score rows)
 REBUILD_SHARE = 0.5  # a run replacing this share of current_scores rebuilds the table rather than updating it
@@ -120,25 +120,8 @@ def _copy_out_chunks(conn: Connection, sql: str, params: dict, chunk_rows: int, 
                                  convert_options=pa_csv.ConvertOptions(
                                      column_types=types,
                                      strings_can_be_null=True, timestamp_parsers=[pa_csv.ISO8601]))
-        for frame in _rechunk(reader, chunk_rows):
-            yield _parse_times(frame, time_columns)
-
-
-def _rechunk(batches, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Frames of exactly chunk_rows rows (the last one shorter), whatever size Arrow's blocks have."""
-    pending: pa.Table | None = None
-    for batch in batches:
-        table = pa.Table.from_batches([batch])
-        pending = table if pending is None else pa.concat_tables([pending, table])
-        while pending.num_rows >= chunk_rows:
-            yield _table_to_frame(pending.slice(0, chunk_rows))
-            pending = pending.slice(chunk_rows)
-    if pending is not None and pending.num_rows:
-        yield _table_to_frame(pending)
-
-
-def _table_to_frame(table: pa.Table) -> pd.DataFrame:
-    return table.to_pandas()
+        for table in rechunked(reader, chunk_rows, reader.schema):
+            yield _parse_times(table.to_pandas(), time_columns)
 
 
 class _CopyStream(io.RawIOBase):

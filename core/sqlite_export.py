@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -88,7 +88,8 @@ def export(database: str, request: dict, out) -> None:
         cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(ADBC_BATCH_ROWS)})
         cursor.execute(_typed_first_row_sql(layout) + f" UNION ALL SELECT * FROM ({request['sql']})")
         with pa_ipc.new_stream(out, layout) as writer:
-            for table in _rechunked(cursor.fetch_record_batch(), int(request["chunk_rows"]), layout):
+            for table in rechunked(_typed_batches(cursor.fetch_record_batch(), layout), int(request["chunk_rows"]),
+                                   layout):
                 writer.write_table(table)
 
 
@@ -110,19 +111,25 @@ def _typed_first_row_sql(layout: pa.Schema) -> str:
     return "SELECT " + ", ".join(f'{literals[field.type]} AS "{field.name}"' for field in layout)
 
 
-def _rechunked(reader: pa.RecordBatchReader, chunk_rows: int, layout: pa.Schema) -> Iterator[pa.Table]:
-    """Tables of chunk_rows rows in the layout's types, the typing row left out."""
+def rechunked(batches: Iterable[pa.RecordBatch], chunk_rows: int, schema: pa.Schema) -> Iterator[pa.Table]:
+    """Tables of exactly chunk_rows rows (the last one shorter), whatever size the batches have."""
     pending: list[pa.RecordBatch] = []
-    held, skip = 0, 1
-    for batch in reader:
-        pending.append(batch.slice(skip).cast(layout))
-        held, skip = held + pending[-1].num_rows, 0
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
         while held >= chunk_rows:
-            table = pa.Table.from_batches(pending, schema=layout)
+            table = pa.Table.from_batches(pending, schema=schema)
             yield table.slice(0, chunk_rows).combine_chunks()
             pending, held = table.slice(chunk_rows).to_batches(), held - chunk_rows
     if held:
-        yield pa.Table.from_batches(pending, schema=layout).combine_chunks()
+        yield pa.Table.from_batches(pending, schema=schema).combine_chunks()
+
+
+def _typed_batches(reader: pa.RecordBatchReader, layout: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The reader's batches in the layout's types, the typing row left out."""
+    for index, batch in enumerate(reader):
+        yield (batch.slice(1) if index == 0 else batch).cast(layout)
 
 
 def _schema_fields(encoded: str) -> tuple[list[str], list[pa.DataType]]:

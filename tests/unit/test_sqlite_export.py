@@ -12,7 +12,7 @@ import psutil
 import pyarrow as pa
 import pytest
 
-from core.sqlite_export import ExportFailed, read_in_child, rows_as_tables
+from core.sqlite_export import ExportFailed, read_in_child, rechunked, rows_as_tables
 
 TYPES = {"id": pa.string(), "amount": pa.float64(), "note": pa.string()}
 
@@ -75,3 +75,16 @@ def test_a_consumer_that_stops_early_leaves_no_child(database):
     next(rows)
     rows.close()
     assert not [c for c in psutil.Process().children() if "sqlite_export" in " ".join(c.cmdline())]
+
+
+def test_rechunked_gives_tables_of_exactly_chunk_rows_in_order_whatever_the_batch_sizes():
+    layout = pa.schema([("n", pa.int64())])
+    sizes = [3, 7, 1, 12, 2, 5]  # 30 rows in uneven batches
+    values = iter(range(30))
+    batches = [pa.RecordBatch.from_arrays([pa.array([next(values) for _ in range(size)])], schema=layout)
+               for size in sizes]
+    tables = list(rechunked(batches, 8, layout))
+    assert [t.num_rows for t in tables] == [8, 8, 8, 6]
+    assert [v for t in tables for v in t.column("n").to_pylist()] == list(range(30))
+    assert all(t.column("n").num_chunks == 1 for t in tables)
+    assert list(rechunked([], 8, layout)) == []
