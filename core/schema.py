@@ -639,8 +639,10 @@ def _hash_by_level(values: pd.api.extensions.ExtensionArray) -> np.ndarray:
     encoded = pc.dictionary_encode(values.__arrow_array__()).combine_chunks()
     if len(encoded.dictionary) > len(values) // 4:
         return pd.util.hash_array(values, categorize=False)
-    levels = pd.util.hash_array(encoded.dictionary.to_pandas().array, categorize=False)
     empty = pd.util.hash_array(pd.array([None], dtype=values.dtype), categorize=False)[0]
+    if not len(encoded.dictionary):  # every value empty (a small file's unused column)
+        return np.full(len(values), empty, dtype=np.uint64)
+    levels = pd.util.hash_array(encoded.dictionary.to_pandas().array, categorize=False)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     return np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), empty, levels[np.nan_to_num(codes).astype(np.int64)])
 

@@ -108,6 +108,15 @@ def test_content_hash_ignores_label_and_index_but_not_content(tmp_path):
     assert third[0] != first[0] and third[1:] == first[1:]
 
 
+def test_a_text_column_empty_in_every_row_hashes_as_in_any_other_file(tmp_path):
+    # a one-row file with an empty city once failed (IndexError) where a larger file passed
+    frame = real_sample(40).assign(city_mapped="")
+    whole = _validate(tmp_path, frame).good["lead_id"].tolist()
+    alone = [_validate(tmp_path, frame.iloc[[i]]).good["lead_id"].tolist() for i in (0, 39)]
+    assert len(whole) == 40
+    assert alone == [[whole[0]], [whole[39]]]  # a lead's id does not depend on the file around it
+
+
 def test_row_with_wrong_field_count_is_quarantined(tmp_path):
     path = write_sample(tmp_path / "ragged.csv", real_sample(3))
     lines = path.read_text().splitlines()
