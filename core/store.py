@@ -479,7 +479,8 @@ def checkpoint_aside(conn: Connection, database: Path) -> None:
     inside its commit) is copied by a thread on its own connection while the caller goes on (the nightly flow's
     aggregates and drift report read meanwhile; readers and writers never wait on a PASSIVE checkpoint); the
     process waits for it before exiting (not a daemon). A checkpoint cut short loses nothing: the log stays and
-    the next commit or close copies it."""
+    the next commit or close copies it. As for any SQLite database in WAL mode, copy the file only when no process
+    has it open (in this process: after wait_for_checkpoints); a database removed meanwhile is not recreated."""
     wal = database.with_name(database.name + "-wal")
     if not wal.exists() or wal.stat().st_size < CHECKPOINT_ASIDE_BYTES:
         with suppress(sqlite3.Error):
@@ -491,7 +492,7 @@ def checkpoint_aside(conn: Connection, database: Path) -> None:
 
 
 def _checkpoint_file(database: Path) -> None:
-    with suppress(sqlite3.Error), closing(sqlite3.connect(database, timeout=60)) as db:
+    with suppress(sqlite3.Error), closing(sqlite3.connect(f"{database.as_uri()}?mode=rw", uri=True, timeout=60)) as db:
         db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 

@@ -67,3 +67,9 @@ def test_a_failed_transaction_keeps_nothing_and_restores_the_connection(sqlite_e
         assert _autocheckpoint(conn) == store.SQLITE_AUTOCHECKPOINT_PAGES
     with sqlite3.connect(_database(sqlite_engine)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_database_removed_before_its_checkpoint_is_not_recreated(tmp_path: Path):
+    missing = tmp_path / "removed.db"
+    store._checkpoint_file(missing)
+    assert list(tmp_path.iterdir()) == []
