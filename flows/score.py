@@ -13,6 +13,7 @@ import argparse
 
 from prefect import Flow, flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from core.config import Settings, load_settings
 from core.drift import import_evidently_in_background
@@ -77,12 +78,19 @@ def score_flow(rescore_all: bool = False) -> ScoringRun:
     else:
         run = score_unscored_leads(settings, champion, rescore_all)
     print(run.line())
-    print(store_dashboard_aggregates(settings))
+    with ThreadPoolTaskRunner(max_workers=1) as beside:  # in this process, whichever runner scored the leads
+        aggregates = beside.submit(store_dashboard_aggregates, {"settings": settings})  # while drift is reported
+        report_missing_drift(settings, champion)
+        print(aggregates.result())
+    retrain_on_evidence(settings, champion.version)
+    return run
+
+
+def report_missing_drift(settings: Settings, champion: Champion) -> None:
+    """A drift report for this run, and for any earlier run whose report failed."""
     for pending in runs_without_drift_report(settings, champion.version):
         share = report_drift(settings, champion, pending)
         print(f"run {pending.run_id}: drift report stored, share of drifted columns {share:.2f}")
-    retrain_on_evidence(settings, champion.version)
-    return run
 
 
 def scoring_flow(settings: Settings) -> Flow:

@@ -56,6 +56,7 @@ def test_train_on_dev_then_score_real_nightly_file(prefect_harness, settings):
     assert scores["reasons_positive"].map(json.loads).map(len).gt(0).mean() > 0.5
     drift = store.read_frame(engine, "SELECT * FROM drift_reports")
     assert drift["run_id"].tolist() == [run.run_id]
+    assert store.read_frame(engine, "SELECT run_id FROM score_aggregate_runs")["run_id"].tolist() == [run.run_id]
     column_scores = json.loads(drift["column_scores"].iloc[0])
     drifted = sum(bool(c["drifted"]) for c in column_scores)
     assert drift["share_drifted_columns"].iloc[0] == pytest.approx(drifted / len(column_scores))

@@ -256,4 +256,6 @@ def test_score_flow_with_local_dask_workers_scores_the_nightly_file(prefect_harn
     assert run.leads_scored == len(scores) == scores["lead_id"].nunique() == INFERENCE_LEADS
     assert sorted(scores["rank"]) == list(range(1, INFERENCE_LEADS + 1))
     assert store.read_frame(engine, "SELECT run_id FROM drift_reports")["run_id"].tolist() == [run.run_id]
+    # the aggregates step runs beside the drift report, in the flow's process
+    assert store.read_frame(engine, "SELECT run_id FROM score_aggregate_runs")["run_id"].tolist() == [run.run_id]
     engine.dispose()
