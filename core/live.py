@@ -64,8 +64,8 @@ def figures_for(version: str, period: str, scored: pd.DataFrame, threshold: floa
     needed = outcomes_needed(labels)
     if needed:
         return LiveFigures(**{**asdict(base), "needed": needed})
-    from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score  # ~0.8 s:
-    # imported when outcomes are judged, not by every command that imports this module (an ingest's start-up)
+    # ~0.8 s to import: paid when outcomes are judged, not by every command importing this module (an ingest)
+    from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score
 
     scores = scored["score"].to_numpy("float64")
     predicted = (scores >= threshold).astype(int)

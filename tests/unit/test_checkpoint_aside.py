@@ -73,3 +73,21 @@ def test_a_database_removed_before_its_checkpoint_is_not_recreated(tmp_path: Pat
     missing = tmp_path / "removed.db"
     store._checkpoint_file(missing)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_small_commit_after_a_large_one_is_not_sent_to_a_thread(tmp_path: Path, monkeypatch):
+    # the log file is cut back when it restarts, so its size is the last commit's log, not the largest one's
+    monkeypatch.setattr(store, "CHECKPOINT_ASIDE_BYTES", 1 << 20)
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'leadscore.db'}")  # connections opened with that limit
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+        with store.write_transaction(engine) as conn:
+            _write_notes(conn)
+        assert store.wait_for_checkpoints() == 1
+        with store.write_transaction(engine) as conn:
+            conn.execute(text("INSERT INTO notes (body) VALUES ('one more')"))
+        assert store.wait_for_checkpoints() == 0
+        assert (tmp_path / "leadscore.db-wal").stat().st_size <= store.CHECKPOINT_ASIDE_BYTES // 2
+    finally:
+        engine.dispose()
