@@ -55,32 +55,111 @@ class AggregatesWritten:
                 f"in {self.seconds:.1f} s")
 
 
+class ScoreSums:
+    """Running sums of scored leads, chunk by chunk (memory stays flat): per business day the grade / band counts and
+    the channel counts, the values of each pick column and the span of each range column. Sums of disjoint sets of
+    leads merge (merge), so a scoring run sums its own leads as it scores them and only the leads it did not score
+    are read back (RunSums)."""
+
+    def __init__(self, schema: LeadSchema) -> None:
+        copied = list({f.key: f for f in schema.score_copy_features()}.values())
+        self.numeric = {f.key: f.numeric for f in copied}
+        self.channels = list(dict.fromkeys(schema.feature(name).key for name in schema.channels))
+        self.parts: dict[str | None, list[pd.DataFrame]] = {None: [], **{key: [] for key in self.channels}}
+        self.picks: dict[str, set] = {f.key: set() for f in copied if f.type in CHOICE_TYPES}
+        self.spans: dict[str, list[float]] = {f.key: [] for f in copied if f.type not in CHOICE_TYPES}
+
+    def add(self, scores: pd.DataFrame, labels: np.ndarray) -> None:
+        """One chunk: created_date (naive UTC), grade, score and the copied columns by key; each lead's known
+        outcome (NaN: none yet)."""
+        if not len(scores):
+            return
+        keys = {"day": business_days(scores["created_date"]), "grade": scores["grade"]}
+        counts = _counts(scores["score"], labels)
+        self.parts[None].append(summed({**keys, "band": score_bands(scores["score"])}, counts))
+        for key in self.channels:
+            self.parts[key].append(summed({**keys, key: scores[key]}, counts))
+        for key, seen in self.picks.items():
+            seen.update(scores[key].dropna().unique().tolist())
+        for key, bounds in self.spans.items():
+            values = pd.to_numeric(scores[key]).dropna()
+            bounds.extend([float(values.min()), float(values.max())] if len(values) else [])
+
+    def merge(self, other: ScoreSums) -> ScoreSums:
+        """These sums and another's (of other leads), in place."""
+        for key, parts in other.parts.items():
+            self.parts[key].extend(parts)
+        for key, seen in other.picks.items():
+            self.picks[key].update(seen)
+        for key, bounds in other.spans.items():
+            self.spans[key].extend(bounds)
+        return self
+
+    def last_day(self) -> int | None:
+        """The latest business day (ordinal) of the summed leads."""
+        days = [int(part["day"].max()) for part in self.parts[None] if len(part)]
+        return max(days) if days else None
+
+    def frames(self, last_day: int) -> list[pd.DataFrame]:
+        """The stored rows of every kind (a lead without a created time counts on `last_day`)."""
+        out = []
+        for key, parts in self.parts.items():
+            keys = ["day", "grade", "band" if key is None else key]
+            frame = _dated(_resummed(parts, keys), last_day)
+            if key is not None:
+                frame = _valued(frame.rename(columns={key: "value"}), self.numeric[key]).assign(dimension=key)
+            out.append(frame.assign(kind="grade_band" if key is None else "channel"))
+        out += [_valued(pd.DataFrame({"value": pd.Series(sorted(seen, key=str), dtype=object)}), self.numeric[key])
+                .assign(kind="pick", dimension=key) for key, seen in self.picks.items()]
+        out += [pd.DataFrame({"kind": ["low", "high"], "dimension": key, "value_number": [min(bounds), max(bounds)]})
+                for key, bounds in self.spans.items() if bounds]
+        return out
+
+
+@dataclass(frozen=True)
+class RunSums:
+    """A scoring run's sums of the leads it scored, and the newest ingest batch when it read their outcomes."""
+
+    run_id: int
+    last_batch_id: int
+    sums: ScoreSums
+
+
 def latest_succeeded_run(conn: Connection) -> int | None:
     """The newest scoring run that finished (its scores are the current ones)."""
     return conn.execute(select(store.scoring_runs.c.run_id).where(store.scoring_runs.c.status == SUCCEEDED)
                         .order_by(store.scoring_runs.c.run_id.desc()).limit(1)).scalar()
 
 
-def refresh_score_aggregates(engine: Engine, schema: LeadSchema) -> AggregatesWritten | None:
+def newest_batch(conn: Connection) -> int:
+    """The newest ingest batch (0: none)."""
+    return int(conn.execute(text("SELECT MAX(batch_id) FROM ingest_batches")).scalar() or 0)
+
+
+def refresh_score_aggregates(engine: Engine, schema: LeadSchema, run: RunSums | None = None) -> AggregatesWritten | None:
     """Replace the stored aggregates by those of the current scores, tagged with the latest succeeded run (None:
-    no run has succeeded yet). One transaction: readers see the old aggregates or the new, never half."""
+    no run has succeeded yet). With the sums of that run's leads (`run`), only the current scores of other runs are
+    read back; else every one. One transaction: readers see the old aggregates or the new, never half."""
     start = time.perf_counter()
     with engine.begin() as conn:
         run_id = latest_succeeded_run(conn)
         if run_id is None:
             return None
+        run = run if run is not None and run.run_id == run_id else None  # a later run's scores are the current ones
         # read before the scores: an ingest committed meanwhile makes the aggregates look older, never newer
-        batch = conn.execute(text("SELECT MAX(batch_id) FROM ingest_batches")).scalar()
-        days = _days(conn)
-        frames = [] if not days else [*_one_pass(conn, schema, days), _live_bands(conn, schema, days)]
+        batch = run.last_batch_id if run is not None else newest_batch(conn)
+        sums = _current_sums(conn, schema, run)
+        last_day = sums.last_day()
+        frames = [] if last_day is None else [*sums.frames(last_day), _live_bands(conn, schema, last_day)]
         rows = pd.concat([f for f in frames if not f.empty], ignore_index=True) if frames else pd.DataFrame()
         conn.execute(delete(store.score_aggregates))
         conn.execute(delete(store.score_aggregate_runs))
         store.bulk_insert(conn, store.score_aggregates.name, _stored(rows.assign(run_id=run_id)))
         conn.execute(insert(store.score_aggregate_runs).values(
-            run_id=run_id, time_zone=zone_name(), last_batch_id=batch or 0, computed_at=utc_now(),
+            run_id=run_id, time_zone=zone_name(), last_batch_id=batch, computed_at=utc_now(),
             rows=len(rows), duration_s=time.perf_counter() - start))
-    return AggregatesWritten(run_id, len(rows), len(days), time.perf_counter() - start)
+    days = 0 if rows.empty else rows["day"].dropna().nunique()
+    return AggregatesWritten(run_id, len(rows), days, time.perf_counter() - start)
 
 
 def _stored(rows: pd.DataFrame) -> pd.DataFrame:
@@ -93,22 +172,18 @@ def _stored(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _days(conn: Connection) -> list[date]:
-    """Every business day from the first current score's creation to the last one's."""
-    first, last = conn.execute(text("SELECT MIN(created_date), MAX(created_date) FROM current_scores")).one()
-    if first is None:
-        return []
-    lo, hi = (local_date(pd.Timestamp(v).to_pydatetime()) for v in (first, last))
-    return [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
-
-
-def day_indexes(moments: pd.Series, days: list[date]) -> np.ndarray:
-    """The index of the business day each stored moment (naive UTC) falls in (0 = days[0]): its position among
-    the UTC instants at which the days begin (core.clock.day_start); a moment without a value counts on the last day."""
-    starts = np.array([day_start(day).replace(tzinfo=None) for day in days[1:]], dtype="datetime64[us]")
+def business_days(moments: pd.Series) -> np.ndarray:
+    """The business day (LEADSCORE_TIMEZONE; a date's ordinal) each stored moment (naive UTC) falls in, placed
+    among the UTC instants at which the days begin (core.clock.day_start); -1 for a moment without a value."""
     values = moments.to_numpy(dtype="datetime64[us]")
-    found = np.searchsorted(starts, values, side="right")
-    return np.where(np.isnat(values), len(days) - 1, found)
+    known = values[~np.isnat(values)]
+    if not len(known):
+        return np.full(len(values), -1, dtype="int64")
+    first, last = (local_date(pd.Timestamp(v).to_pydatetime()) for v in (known.min(), known.max()))
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    starts = np.array([day_start(day).replace(tzinfo=None) for day in days[1:]], dtype="datetime64[us]")
+    ordinals = np.array([day.toordinal() for day in days], dtype="int64")
+    return np.where(np.isnat(values), -1, ordinals[np.searchsorted(starts, values, side="right")])
 
 
 def score_bands(scores: pd.Series) -> np.ndarray:
@@ -116,67 +191,42 @@ def score_bands(scores: pd.Series) -> np.ndarray:
     return np.minimum(np.floor(scores.to_numpy(dtype="float64") * 10), 9).astype("int64")
 
 
-def _with_days(frame: pd.DataFrame, days: list[date]) -> pd.DataFrame:
-    frame["day"] = [days[int(i)] for i in frame.pop("day_index")]
+def _counts(scores: pd.Series, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """What each lead adds: itself, its score, its outcome when known, its success."""
+    labels = np.asarray(labels, dtype="float64")
+    return {"leads": np.ones(len(labels), dtype="int64"), "score_sum": scores.to_numpy(dtype="float64"),
+            "with_outcome": (~np.isnan(labels)).astype("int64"), "completed": (labels == 1).astype("int64")}
+
+
+def summed(keys: dict[str, object], counts: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The counts summed per distinct combination of the keys (an empty value is a key of its own): each key is
+    numbered (factorize), the combinations are numbered and summed with bincount, in numpy."""
+    numbered = [pd.factorize(np.asarray(values) if isinstance(values, np.ndarray) else values, use_na_sentinel=False)
+                for values in keys.values()]
+    shape = tuple(max(len(levels), 1) for _, levels in numbered)
+    combined = np.ravel_multi_index(tuple(codes for codes, _ in numbered), shape)
+    found, inverse = np.unique(combined, return_inverse=True)
+    out = {name: pd.Index(levels).take(codes).to_numpy(dtype=object)
+           for name, (_, levels), codes in zip(keys, numbered, np.unravel_index(found, shape), strict=True)}
+    for name, values in counts.items():
+        total = np.bincount(inverse, weights=values, minlength=len(found))
+        out[name] = total if values.dtype.kind == "f" else np.rint(total).astype("int64")
+    return pd.DataFrame(out)
+
+
+def _resummed(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """Partial sums of several chunks summed per key (small frames)."""
+    if not parts:
+        return pd.DataFrame(columns=[*keys, *COUNTS])
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.groupby(keys, as_index=False, dropna=False, sort=False)[list(COUNTS)].sum()
+
+
+def _dated(frame: pd.DataFrame, last_day: int) -> pd.DataFrame:
+    """Day ordinals as dates (a lead without a created time on the last day)."""
+    ordinals = frame["day"].to_numpy(dtype="int64")
+    frame["day"] = [date.fromordinal(int(o)) for o in np.where(ordinals < 0, last_day, ordinals)]
     return frame
-
-
-def _one_pass(conn: Connection, schema: LeadSchema, days: list[date]) -> list[pd.DataFrame]:
-    """Grade / band rows, channel rows and the filter options, from one read of the current scores with the outcomes
-    of their leads (in chunks, each summed as it arrives: memory stays flat); days and bands found here, in numpy
-    (1M scores: about 0.1 s, where comparisons in SQL took seconds)."""
-    copied = list({f.key: f for f in schema.score_copy_features()}.values())
-    channels = list(dict.fromkeys(schema.feature(name).key for name in schema.channels))
-    names = {f"c_{i}": f.key for i, f in enumerate(copied)}
-    columns = "".join(f", s.{quoted(f.key)} AS c_{i}" for i, f in enumerate(copied))
-    sql = (f"{_KNOWN_OUTCOMES.format(label=quoted(schema.label.db_name))} "
-           f"SELECT s.created_date AS created_date, s.grade AS grade, s.score AS score, k.label AS label{columns} "
-           "FROM current_scores s LEFT JOIN known k ON k.lead_id = s.lead_id")
-    types = {"grade": pa.string(), "score": pa.float64(), "label": pa.float64(),
-             **{f"c_{i}": pa.float64() if f.numeric else pa.string() for i, f in enumerate(copied)}}
-    groupings = {("grade_band", None): ["day_index", "grade", "band"],
-                 **{("channel", key): ["day_index", "grade", key] for key in channels}}
-    partial: dict[tuple, list[pd.DataFrame]] = {group: [] for group in groupings}
-    picks: dict[str, set] = {f.key: set() for f in copied if f.type in CHOICE_TYPES}
-    spans: dict[str, list[float]] = {f.key: [] for f in copied if f.type not in CHOICE_TYPES}
-    for chunk in read_chunks(conn, sql, {}, CHUNK_ROWS, types, ["created_date"], read_ahead=True):
-        chunk = _counted(chunk, days).rename(columns=names)
-        for group, keys in groupings.items():
-            partial[group].append(_summed(chunk, keys))
-        for key, seen in picks.items():
-            seen.update(chunk[key].dropna().unique().tolist())
-        for key, bounds in spans.items():
-            values = pd.to_numeric(chunk[key]).dropna()
-            bounds.extend([float(values.min()), float(values.max())] if len(values) else [])
-    numeric = {f.key: f.numeric for f in copied}
-    out = []
-    for (kind, key), parts in partial.items():
-        frame = _with_days(_summed(pd.concat(parts, ignore_index=True), groupings[(kind, key)]), days)
-        if key is not None:
-            frame = _valued(frame.rename(columns={key: "value"}), numeric[key]).assign(dimension=key)
-        out.append(frame.assign(kind=kind))
-    out += [_valued(pd.DataFrame({"value": pd.Series(sorted(seen, key=str), dtype=object)}), numeric[key])
-            .assign(kind="pick", dimension=key) for key, seen in picks.items()]
-    out += [pd.DataFrame({"kind": ["low", "high"], "dimension": key, "value_number": [min(bounds), max(bounds)]})
-            for key, bounds in spans.items() if bounds]
-    return out
-
-
-def _counted(chunk: pd.DataFrame, days: list[date]) -> pd.DataFrame:
-    """A chunk of scores with their day and band, and the counts each row adds (one lead, its score, its outcome)."""
-    label = chunk.pop("label")
-    out = chunk.drop(columns=["created_date", "score"])
-    out["day_index"] = day_indexes(chunk["created_date"], days)
-    out["band"] = score_bands(chunk["score"])
-    out["leads"] = 1
-    out["score_sum"] = chunk["score"]
-    out["with_outcome"] = label.notna().astype("int64")
-    out["completed"] = (label == 1).astype("int64")
-    return out
-
-
-def _summed(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
-    return frame.groupby(groups, as_index=False, dropna=False, sort=False)[list(COUNTS)].sum()
 
 
 def _valued(frame: pd.DataFrame, numeric: bool) -> pd.DataFrame:
@@ -187,7 +237,27 @@ def _valued(frame: pd.DataFrame, numeric: bool) -> pd.DataFrame:
     return frame.assign(value_text=values.astype(object).where(values.notna(), None), value_number=None)
 
 
-def _live_bands(conn: Connection, schema: LeadSchema, days: list[date]) -> pd.DataFrame:
+def _current_sums(conn: Connection, schema: LeadSchema, run: RunSums | None) -> ScoreSums:
+    """The sums of every current score: those of `run`'s leads as the run summed them, the others read back with
+    the outcomes of their leads, in chunks."""
+    copied = list({f.key: f for f in schema.score_copy_features()}.values())
+    names = {f"c_{i}": f.key for i, f in enumerate(copied)}
+    columns = "".join(f", s.{quoted(f.key)} AS c_{i}" for i, f in enumerate(copied))
+    sql = (f"{_KNOWN_OUTCOMES.format(label=quoted(schema.label.db_name))} "
+           f"SELECT s.created_date AS created_date, s.grade AS grade, s.score AS score, k.label AS label{columns} "
+           "FROM current_scores s LEFT JOIN known k ON k.lead_id = s.lead_id"
+           + ("" if run is None else " WHERE s.run_id <> :run"))
+    types = {"grade": pa.string(), "score": pa.float64(), "label": pa.float64(),
+             **{f"c_{i}": pa.float64() if f.numeric else pa.string() for i, f in enumerate(copied)}}
+    sums = ScoreSums(schema)
+    params = {} if run is None else {"run": run.run_id}
+    for chunk in read_chunks(conn, sql, params, CHUNK_ROWS, types, ["created_date"], read_ahead=True):
+        labels = chunk.pop("label").to_numpy(dtype="float64")
+        sums.add(chunk.rename(columns=names), labels)
+    return sums if run is None else sums.merge(run.sums)
+
+
+def _live_bands(conn: Connection, schema: LeadSchema, last_day: int) -> pd.DataFrame:
     """Leads whose outcome arrived after they were scored, by the latest score they had before it arrived."""
     label = f"l.{quoted(schema.label.db_name)}"
     sql = (
@@ -199,9 +269,10 @@ def _live_bands(conn: Connection, schema: LeadSchema, days: list[date]) -> pd.Da
         "FROM lead_scores s JOIN known k ON k.lead_id = s.lead_id WHERE s.scored_at < k.arrived_at) "
         "SELECT s.created_date AS created_date, s.score AS score, s.label AS label FROM picked s WHERE s.pick = 1")
     types = {"score": pa.float64(), "label": pa.float64()}
-    keys = ["day_index", "band"]
-    parts = [_summed(_counted(chunk, days), keys) for chunk in read_chunks(conn, sql, {}, CHUNK_ROWS, types,
-                                                                          ["created_date"])]
+    keys = ["day", "band"]
+    parts = [summed({"day": business_days(chunk["created_date"]), "band": score_bands(chunk["score"])},
+                    _counts(chunk["score"], chunk["label"].to_numpy(dtype="float64")))
+             for chunk in read_chunks(conn, sql, {}, CHUNK_ROWS, types, ["created_date"])]
     if not parts:
         return pd.DataFrame(columns=[*keys, *COUNTS, "kind"])
-    return _with_days(_summed(pd.concat(parts, ignore_index=True), keys), days).assign(kind="live_band")
+    return _dated(_resummed(parts, keys), last_day).assign(kind="live_band")

@@ -35,6 +35,7 @@ from core.features import quoted
 from core.lead_schema import LeadSchema
 from core.sqlite_export import read_in_child, rechunked, rows_as_tables
 
+KNOWN_OUTCOME = "known_outcome_"  # the scoring query's alias of each lead's label (NULL: no outcome yet)
 ENCODE_ROWS = 20_000  # rows encoded for COPY at a time (~8 MB of wide score rows)
 REBUILD_SHARE = 0.5  # a run replacing this share of current_scores rebuilds the table rather than updating it
 FIXED_SCORE_FIELDS = [
@@ -54,7 +55,7 @@ def score_arrow_schema(schema: LeadSchema) -> pa.Schema:
 def lead_chunk_types(schema: LeadSchema) -> dict[str, pa.DataType]:
     """The scoring query's columns, typed as SQLite's cursor returns them (Arrow must not guess: "007" stays text)."""
     types: dict[str, pa.DataType] = {"lead_id": pa.string(), "previous_score": pa.float64(), "score": pa.float64(),
-                                     "predicted": pa.int64()}
+                                     "predicted": pa.int64(), KNOWN_OUTCOME: pa.float64()}
     for column in schema.raw_columns:
         if column.kind in ("number", "flag"):
             types[column.db_name] = pa.float64()

@@ -14,7 +14,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -29,11 +29,12 @@ from sqlalchemy.exc import IntegrityError
 from core import store
 from core.clock import utc_now
 from core.errors import BadInputError
-from core.features import feature_values, input_select_items
+from core.features import feature_values, input_select_items, quoted
 from core.forest import ForestPredictor, default_cache_dir
 from core.lead_schema import LeadSchema
 from core.reasons import ReasonTable, exact_contributions, learn_reason_table, reason_sentences
-from core.score_store import ScoreSpill, read_lead_chunks, score_arrow_schema, write_run
+from core.score_aggregates import RunSums, ScoreSums, newest_batch
+from core.score_store import KNOWN_OUTCOME, ScoreSpill, read_lead_chunks, score_arrow_schema, write_run
 
 LEAD_ID = store.LEAD_ID
 INGESTED_AT = "_ingested_at"  # the ingest batch's start: a lead's time when the schema has no created column
@@ -58,6 +59,7 @@ class ScoringRun:
     model_version: str
     leads_scored: int
     duration_s: float
+    sums: RunSums | None = field(default=None, repr=False, compare=False)  # the dashboard's sums of its leads
 
     def line(self) -> str:
         return f"run {self.run_id}: scored {self.leads_scored} leads with model version {self.model_version} in {self.duration_s:.1f} s"
@@ -142,9 +144,11 @@ def _lead_sources(schema: LeadSchema) -> tuple[str, str]:
 
 
 def unscored_leads_sql(schema: LeadSchema, rescore_all: bool) -> str:
-    """Leads whose current score is not from this model version (or every lead), with their current score."""
+    """Leads whose current score is not from this model version (or every lead), with their current score and
+    their outcome when known (the dashboard's sums)."""
     extra, source = _lead_sources(schema)
-    sql = (f"SELECT l.{LEAD_ID}, {', '.join(input_select_items(schema))}{extra}, p.score AS previous_score "
+    sql = (f"SELECT l.{LEAD_ID}, {', '.join(input_select_items(schema))}{extra}, p.score AS previous_score, "
+           f"l.{quoted(schema.label.db_name)} AS {KNOWN_OUTCOME} "
            f"FROM {source} LEFT JOIN current_scores p ON p.lead_id = l.lead_id")
     if not rescore_all:  # never scored, or the current score is another model's (a new or rolled-back champion)
         sql += " WHERE p.lead_id IS NULL OR p.model_version <> :version"
@@ -171,14 +175,15 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
         with store.write_transaction(engine) as conn:
             _take_run_lock(conn, now)
             run_id = _open_run(conn, model_name, model_version, now)
+            sums = RunSums(run_id, newest_batch(conn), ScoreSums(model.schema))  # outcomes as the run reads them
             scored = _score_and_write(conn, ChunkScorer(model, model_version, now), run_id,
-                                        model_version, rescore_all, chunk_rows, after_chunk)
+                                        model_version, rescore_all, chunk_rows, after_chunk, sums.sums)
             duration = time.perf_counter() - started
             _close_run(conn, run_id, scored, duration)
     except Exception as error:
         record_failed_run(engine, model_name, model_version, now, time.perf_counter() - started, error)
         raise
-    return ScoringRun(run_id, model_version, scored, duration)
+    return ScoringRun(run_id, model_version, scored, duration, sums)
 
 
 def check_model_fits_database(engine: Engine, model) -> None:
@@ -190,11 +195,13 @@ def check_model_fits_database(engine: Engine, model) -> None:
 
 
 def _score_and_write(conn: Connection, scorer: ChunkScorer, run_id: int, version: str, rescore_all: bool,
-                       chunk_rows: int, after_chunk: Callable[[int], None] | None) -> int:
+                       chunk_rows: int, after_chunk: Callable[[int], None] | None, sums: ScoreSums) -> int:
     with tempfile.TemporaryDirectory(prefix="leadscore-run-") as folder:
         spill = ScoreSpill(Path(folder), scorer.layout)
         for index, chunk in enumerate(read_unscored(conn, scorer.schema, version, rescore_all, chunk_rows)):
-            spill.append(scorer.score(chunk))
+            rows = scorer.score(chunk)
+            sums.add(rows, chunk[KNOWN_OUTCOME].to_numpy(dtype="float64"))
+            spill.append(rows)
             if after_chunk is not None:
                 after_chunk(index)
         write_spill(conn, run_id, spill)

@@ -79,7 +79,8 @@ def score_flow(rescore_all: bool = False) -> ScoringRun:
         run = score_unscored_leads(settings, champion, rescore_all)
     print(run.line())
     with ThreadPoolTaskRunner(max_workers=1) as beside:  # in this process, whichever runner scored the leads
-        aggregates = beside.submit(store_dashboard_aggregates, {"settings": settings})  # while drift is reported
+        aggregates = beside.submit(store_dashboard_aggregates,  # while drift is reported
+                                   {"settings": settings, "run_sums": run.sums})
         report_missing_drift(settings, champion)
         print(aggregates.result())
     retrain_on_evidence(settings, champion.version)
