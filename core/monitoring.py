@@ -17,7 +17,9 @@ def report_run_drift(engine: Engine, model, reference: pd.DataFrame, run: Scorin
     """Build the Evidently report for a run and store it next to the run."""
     from core.drift import build_drift_report, save_drift_report
 
-    sample = read_drift_sample(engine, run.run_id, run.leads_scored, schema=model.schema)
+    sample = run.drift_sample  # drawn while the run scored; a report made later reads one back
+    if sample is None:
+        sample = read_drift_sample(engine, run.run_id, run.leads_scored, schema=model.schema)
     current = scored_inputs(model, sample, sample["score"].to_numpy())
     summary = build_drift_report(reference=reference, current=current)
     with engine.begin() as conn:

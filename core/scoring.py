@@ -60,6 +60,7 @@ class ScoringRun:
     leads_scored: int
     duration_s: float
     sums: RunSums | None = field(default=None, repr=False, compare=False)  # the dashboard's sums of its leads
+    drift_sample: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # drawn while it scored
 
     def line(self) -> str:
         return f"run {self.run_id}: scored {self.leads_scored} leads with model version {self.model_version} in {self.duration_s:.1f} s"
@@ -176,14 +177,15 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
             _take_run_lock(conn, now)
             run_id = _open_run(conn, model_name, model_version, now)
             sums = RunSums(run_id, newest_batch(conn), ScoreSums(model.schema))  # outcomes as the run reads them
+            sample = SystematicSample(DRIFT_SAMPLE_ROWS)
             scored = _score_and_write(conn, ChunkScorer(model, model_version, now), run_id,
-                                        model_version, rescore_all, chunk_rows, after_chunk, sums.sums)
+                                        model_version, rescore_all, chunk_rows, after_chunk, sums.sums, sample)
             duration = time.perf_counter() - started
             _close_run(conn, run_id, scored, duration)
     except Exception as error:
         record_failed_run(engine, model_name, model_version, now, time.perf_counter() - started, error)
         raise
-    return ScoringRun(run_id, model_version, scored, duration, sums)
+    return ScoringRun(run_id, model_version, scored, duration, sums, sample.frame())
 
 
 def check_model_fits_database(engine: Engine, model) -> None:
@@ -195,12 +197,14 @@ def check_model_fits_database(engine: Engine, model) -> None:
 
 
 def _score_and_write(conn: Connection, scorer: ChunkScorer, run_id: int, version: str, rescore_all: bool,
-                       chunk_rows: int, after_chunk: Callable[[int], None] | None, sums: ScoreSums) -> int:
+                       chunk_rows: int, after_chunk: Callable[[int], None] | None, sums: ScoreSums,
+                       sample: SystematicSample) -> int:
     with tempfile.TemporaryDirectory(prefix="leadscore-run-") as folder:
         spill = ScoreSpill(Path(folder), scorer.layout)
         for index, chunk in enumerate(read_unscored(conn, scorer.schema, version, rescore_all, chunk_rows)):
             rows = scorer.score(chunk)
             sums.add(rows, chunk[KNOWN_OUTCOME].to_numpy(dtype="float64"))
+            sample.add(drift_rows(chunk, rows))
             spill.append(rows)
             if after_chunk is not None:
                 after_chunk(index)
@@ -271,6 +275,43 @@ def record_failed_run(engine: Engine, model_name: str, model_version: str, now: 
             status="failed", leads_scored=0, duration_s=duration, error=message))
 
 
+DRIFT_SAMPLE_ROWS = 50_000  # leads of a run its drift report compares with the training reference
+
+
+class SystematicSample:
+    """At most max_rows rows of a stream of frames, spread evenly over it, drawn as the frames pass (memory stays
+    flat, whatever the stream's length): every k-th row is kept, k doubling whenever more than twice max_rows are
+    held; at the end max_rows of the kept rows are taken at even steps. The same stream gives the same rows."""
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows, self.step, self.seen = max_rows, 1, 0
+        self._kept: list[pd.DataFrame] = []
+
+    def add(self, frame: pd.DataFrame) -> None:
+        positions = np.arange(self.seen, self.seen + len(frame))
+        self.seen += len(frame)
+        kept = positions % self.step == 0
+        self._kept.append(frame.iloc[np.flatnonzero(kept)].assign(_position=positions[kept]))
+        while sum(len(part) for part in self._kept) > 2 * self.max_rows:
+            self.step *= 2
+            self._kept = [part[part["_position"].to_numpy() % self.step == 0] for part in self._kept]
+
+    def frame(self) -> pd.DataFrame | None:
+        """The sample (None: nothing was added)."""
+        if not self._kept:
+            return None
+        kept = pd.concat(self._kept, ignore_index=True).drop(columns="_position")
+        if len(kept) <= self.max_rows:
+            return kept
+        return kept.iloc[np.linspace(0, len(kept) - 1, self.max_rows).round().astype("int64")].reset_index(drop=True)
+
+
+def drift_rows(chunk: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """A scored chunk as the drift report reads it (read_drift_sample's columns): the leads' inputs, score, predicted."""
+    inputs = chunk.drop(columns=["previous_score", KNOWN_OUTCOME])
+    return inputs.assign(score=rows["score"].to_numpy(), predicted=rows["predicted"].to_numpy())
+
+
 def drift_sample_sql(schema: LeadSchema) -> str:
     """Every k-th lead of a run by rank: a deterministic sample spread over the whole score range."""
     extra, source = _lead_sources(schema)
@@ -278,9 +319,10 @@ def drift_sample_sql(schema: LeadSchema) -> str:
             f"FROM {source} JOIN lead_scores s ON s.lead_id = l.lead_id WHERE s.run_id = :run AND (s.rank % :step) = 0")
 
 
-def read_drift_sample(engine: Engine, run_id: int, leads_scored: int, max_rows: int = 50_000,
+def read_drift_sample(engine: Engine, run_id: int, leads_scored: int, max_rows: int = DRIFT_SAMPLE_ROWS,
                       schema: LeadSchema | None = None) -> pd.DataFrame:
-    """The run's leads (features' inputs, score, predicted), sampled to at most max_rows."""
+    """The run's leads (features' inputs, score, predicted), sampled to at most max_rows: every k-th by rank, for a
+    run whose report is made after it (its own sample, drawn while it scored, went with it: SystematicSample)."""
     schema = schema or store.engine_schema(engine)
     step = max(1, -(-leads_scored // max_rows))
     frame = store.read_frame(engine, drift_sample_sql(schema), {"run": run_id, "step": step})

@@ -81,16 +81,17 @@ def score_flow(rescore_all: bool = False) -> ScoringRun:
     with ThreadPoolTaskRunner(max_workers=1) as beside:  # in this process, whichever runner scored the leads
         aggregates = beside.submit(store_dashboard_aggregates,  # while drift is reported
                                    {"settings": settings, "run_sums": run.sums})
-        report_missing_drift(settings, champion)
+        report_missing_drift(settings, champion, run)
         print(aggregates.result())
     retrain_on_evidence(settings, champion.version)
     return run
 
 
-def report_missing_drift(settings: Settings, champion: Champion) -> None:
-    """A drift report for this run, and for any earlier run whose report failed."""
+def report_missing_drift(settings: Settings, champion: Champion, run: ScoringRun) -> None:
+    """A drift report for this run (on the sample it drew while scoring), and for any earlier run whose report
+    failed."""
     for pending in runs_without_drift_report(settings, champion.version):
-        share = report_drift(settings, champion, pending)
+        share = report_drift(settings, champion, run if pending.run_id == run.run_id else pending)
         print(f"run {pending.run_id}: drift report stored, share of drifted columns {share:.2f}")
 
 
