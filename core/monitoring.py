@@ -14,17 +14,26 @@ from core.scoring import ScoringRun, read_drift_sample
 
 
 def report_run_drift(engine: Engine, model, reference: pd.DataFrame, run: ScoringRun, now: datetime | None = None):
-    """Build the Evidently report for a run and store it next to the run."""
-    from core.drift import build_drift_report, save_drift_report
+    """Store the Evidently report of a run next to the run: the one built while the run was written, else built now
+    on the sample the run drew while it scored, else on one read back (a report made after the run)."""
+    from core.drift import save_drift_report
 
-    sample = run.drift_sample  # drawn while the run scored; a report made later reads one back
-    if sample is None:
-        sample = read_drift_sample(engine, run.run_id, run.leads_scored, schema=model.schema)
-    current = scored_inputs(model, sample, sample["score"].to_numpy())
-    summary = build_drift_report(reference=reference, current=current)
+    summary = run.drift_summary
+    if summary is None:
+        sample = run.drift_sample
+        if sample is None:
+            sample = read_drift_sample(engine, run.run_id, run.leads_scored, schema=model.schema)
+        summary = drift_of_sample(model, reference, sample)
     with engine.begin() as conn:
         save_drift_report(conn, run.run_id, summary, now or utc_now())
     return summary
+
+
+def drift_of_sample(model, reference: pd.DataFrame, sample: pd.DataFrame):
+    """The Evidently report of a run's sample of leads (inputs, score, predicted) against the training reference."""
+    from core.drift import build_drift_report
+
+    return build_drift_report(reference=reference, current=scored_inputs(model, sample, sample["score"].to_numpy()))
 
 
 def runs_missing_drift(engine: Engine, model_version: str) -> list[ScoringRun]:

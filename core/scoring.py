@@ -9,11 +9,14 @@ SQLite write lock); the second one waits, then finds nothing left to score.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +39,7 @@ from core.reasons import ReasonTable, exact_contributions, learn_reason_table, r
 from core.score_aggregates import RunSums, ScoreSums, newest_batch
 from core.score_store import KNOWN_OUTCOME, ScoreSpill, read_lead_chunks, score_arrow_schema, write_run
 
+log = logging.getLogger(__name__)
 LEAD_ID = store.LEAD_ID
 INGESTED_AT = "_ingested_at"  # the ingest batch's start: a lead's time when the schema has no created column
 LOCK_NAME = "score"
@@ -61,6 +65,7 @@ class ScoringRun:
     duration_s: float
     sums: RunSums | None = field(default=None, repr=False, compare=False)  # the dashboard's sums of its leads
     drift_sample: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # drawn while it scored
+    drift_summary: object | None = field(default=None, repr=False, compare=False)  # built while it was written
 
     def line(self) -> str:
         return f"run {self.run_id}: scored {self.leads_scored} leads with model version {self.model_version} in {self.duration_s:.1f} s"
@@ -166,8 +171,11 @@ def read_unscored(conn: Connection, schema: LeadSchema, version: str, rescore_al
 
 def score_leads(engine: Engine, model, model_name: str, model_version: str, *, rescore_all: bool = False,
                 chunk_rows: int = 200_000, now: datetime | None = None,
-                after_chunk: Callable[[int], None] | None = None) -> ScoringRun:
-    """One atomic scoring run; a failure is recorded as a failed run and nothing else is kept."""
+                after_chunk: Callable[[int], None] | None = None,
+                drift_report: Callable[[pd.DataFrame], object] | None = None) -> ScoringRun:
+    """One atomic scoring run; a failure is recorded as a failed run and nothing else is kept. `drift_report`
+    (the run's drift sample -> its report) runs on a thread while the run is written: SQLite and Postgres do the
+    writing without holding Python's lock, so the report costs the run next to nothing."""
     now = now or utc_now()
     started = time.perf_counter()
     check_model_fits_database(engine, model)
@@ -177,15 +185,15 @@ def score_leads(engine: Engine, model, model_name: str, model_version: str, *, r
             _take_run_lock(conn, now)
             run_id = _open_run(conn, model_name, model_version, now)
             sums = RunSums(run_id, newest_batch(conn), ScoreSums(model.schema))  # outcomes as the run reads them
-            sample = SystematicSample(DRIFT_SAMPLE_ROWS)
+            beside = BesideWrite(SystematicSample(DRIFT_SAMPLE_ROWS), drift_report)
             scored = _score_and_write(conn, ChunkScorer(model, model_version, now), run_id,
-                                        model_version, rescore_all, chunk_rows, after_chunk, sums.sums, sample)
+                                        model_version, rescore_all, chunk_rows, after_chunk, sums.sums, beside)
             duration = time.perf_counter() - started
             _close_run(conn, run_id, scored, duration)
     except Exception as error:
         record_failed_run(engine, model_name, model_version, now, time.perf_counter() - started, error)
         raise
-    return ScoringRun(run_id, model_version, scored, duration, sums, sample.frame())
+    return ScoringRun(run_id, model_version, scored, duration, sums, beside.sample.frame(), beside.report)
 
 
 def check_model_fits_database(engine: Engine, model) -> None:
@@ -198,17 +206,18 @@ def check_model_fits_database(engine: Engine, model) -> None:
 
 def _score_and_write(conn: Connection, scorer: ChunkScorer, run_id: int, version: str, rescore_all: bool,
                        chunk_rows: int, after_chunk: Callable[[int], None] | None, sums: ScoreSums,
-                       sample: SystematicSample) -> int:
+                       beside: BesideWrite) -> int:
     with tempfile.TemporaryDirectory(prefix="leadscore-run-") as folder:
         spill = ScoreSpill(Path(folder), scorer.layout)
         for index, chunk in enumerate(read_unscored(conn, scorer.schema, version, rescore_all, chunk_rows)):
             rows = scorer.score(chunk)
             sums.add(rows, chunk[KNOWN_OUTCOME].to_numpy(dtype="float64"))
-            sample.add(drift_rows(chunk, rows))
+            beside.sample.add(drift_rows(chunk, rows))
             spill.append(rows)
             if after_chunk is not None:
                 after_chunk(index)
-        write_spill(conn, run_id, spill)
+        with beside.running():
+            write_spill(conn, run_id, spill)
         return spill.rows
 
 
@@ -304,6 +313,30 @@ class SystematicSample:
         if len(kept) <= self.max_rows:
             return kept
         return kept.iloc[np.linspace(0, len(kept) - 1, self.max_rows).round().astype("int64")].reset_index(drop=True)
+
+
+class BesideWrite:
+    """The run's drift report, built on a thread from the sample while the run is written. A report that fails is
+    left for the flow to build again (with its retries): it never fails the run."""
+
+    def __init__(self, sample: SystematicSample, drift_report: Callable[[pd.DataFrame], object] | None) -> None:
+        self.sample, self._drift_report = sample, drift_report
+        self.report: object | None = None
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        frame = self.sample.frame()
+        if self._drift_report is None or frame is None:
+            yield
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadscore-drift") as pool:
+            building = pool.submit(self._drift_report, frame)
+            yield
+            if building.exception() is None:
+                self.report = building.result()
+            else:
+                log.warning("drift report built beside the run's write failed (%s); it is built again after the run",
+                            building.exception())
 
 
 def drift_rows(chunk: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:

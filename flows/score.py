@@ -10,6 +10,7 @@ LEADSCORE_DASK_WORKERS=N on a local cluster of N workers; neither = one process 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from prefect import Flow, flow, task
 from prefect.cache_policies import NO_CACHE
@@ -17,7 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from core.config import Settings, load_settings
 from core.drift import import_evidently_in_background
-from core.monitoring import report_run_drift, runs_missing_drift
+from core.monitoring import drift_of_sample, report_run_drift, runs_missing_drift
 from core.registry import Champion, load_champion, require_champion
 from core.retraining import latest_decision_lines
 from core.scoring import ScoringRun, score_leads
@@ -40,7 +41,8 @@ def score_unscored_leads(settings: Settings, champion: Champion, rescore_all: bo
     engine = make_engine(settings.resolved_database_url(), settings.lead_schema())
     try:
         return score_leads(engine, champion.model, settings.model_name, champion.version,
-                           rescore_all=rescore_all, chunk_rows=settings.score_chunk_rows)
+                           rescore_all=rescore_all, chunk_rows=settings.score_chunk_rows,
+                           drift_report=partial(drift_of_sample, champion.model, champion.reference))
     finally:
         engine.dispose()
 

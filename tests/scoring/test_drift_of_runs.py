@@ -1,5 +1,6 @@
 """Drift reports of scoring runs: a batch from the training distribution passes, shifted batches are flagged."""
 
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 from core import store
 from core.ingest import ingest_file
 from core.model import ModelConfig, reference_sample, train_candidate
-from core.monitoring import report_run_drift, runs_missing_drift
+from core.monitoring import drift_of_sample, report_run_drift, runs_missing_drift
 from core.schema import validate_file
 from core.scoring import score_leads
 from core.synthetic import generate_leads, write_leads_csv
@@ -70,3 +71,35 @@ def test_a_run_whose_drift_report_failed_is_completed_later(sqlite_engine, synth
     report_run_drift(sqlite_engine, model, reference, runs_missing_drift(sqlite_engine, "1")[0])
     assert runs_missing_drift(sqlite_engine, "1") == []
     assert store.read_frame(sqlite_engine, "SELECT run_id FROM drift_reports")["run_id"].tolist() == [run.run_id]
+
+
+def test_the_report_built_while_the_run_is_written_is_the_report_of_its_sample(sqlite_engine, synthetic_champion,
+                                                                                tmp_path):
+    model, reference = synthetic_champion
+    ingest_file(sqlite_engine, _batch(tmp_path, "drifted.csv", drifted=True))
+    built_on = []
+
+    def report(sample):
+        built_on.append(threading.current_thread().name)
+        return drift_of_sample(model, reference, sample)
+
+    run = score_leads(sqlite_engine, model, "m", "1", drift_report=report)
+    assert built_on and built_on[0].startswith("leadscore-drift")  # on its own thread, beside the write
+    assert run.drift_summary is not None and run.drift_summary.dataset_drift
+    afterwards = drift_of_sample(model, reference, run.drift_sample)
+    assert run.drift_summary.columns == afterwards.columns
+    assert report_run_drift(sqlite_engine, model, reference, run) is run.drift_summary  # stored as built
+
+
+def test_a_report_failing_beside_the_write_fails_nothing_and_is_built_after_the_run(sqlite_engine, synthetic_champion,
+                                                                                    tmp_path):
+    model, reference = synthetic_champion
+    ingest_file(sqlite_engine, _batch(tmp_path, "normal.csv", drifted=False))
+
+    def broken(sample):
+        raise RuntimeError("evidently fell over")
+
+    run = score_leads(sqlite_engine, model, "m", "1", drift_report=broken)
+    assert run.leads_scored > 0 and run.drift_summary is None
+    summary = report_run_drift(sqlite_engine, model, reference, run)
+    assert not summary.dataset_drift and runs_missing_drift(sqlite_engine, "1") == []
