@@ -36,6 +36,7 @@ from core.outcomes import (
     validate_feed,
 )
 from core.schema import LEAD_ID, ROW_NUMBER, ValidatedFile, check_raw_csv, file_sha256, read_raw_csv, validate_leads
+from core.score_store import read_chunks
 
 
 @dataclass(frozen=True)
@@ -109,12 +110,13 @@ def _write_batch(conn: Connection, file_name: str, sha: str, validated: Validate
     good_rows = validated.good_rows
     new_rows = good_rows[~rows[LEAD_ID].iloc[good_rows].duplicated(keep="first").to_numpy()]  # first sightings
     labels = 0
-    if _has_rows(conn, "leads"):  # else every first-seen lead is new: no staging round trip
-        with store.staging_table(conn, tables.lead_labels_stage, "stage_ids") as stage:
-            store.bulk_insert(conn, stage, rows[[LEAD_ID, label]], new_rows)
-            known = _known_lead_ids(conn, stage)
-            new_rows = new_rows[~rows[LEAD_ID].iloc[new_rows].isin(known).to_numpy()]
-            labels = _record_labels(conn, stage, batch_id, now, label) if validated.has_label and known else 0
+    known = _stored_among(conn, rows, new_rows, tables.lead_labels_stage)  # first sightings already stored
+    if known.any():
+        if validated.has_label:  # outcomes for stored leads: staged, only those leads' ids and labels
+            with store.staging_table(conn, tables.lead_labels_stage, "stage_ids") as stage:
+                store.bulk_insert(conn, stage, rows[[LEAD_ID, label]], new_rows[known])
+                labels = _record_labels(conn, stage, batch_id, now, label)
+        new_rows = new_rows[~known]
     order = _lead_rows(rows, new_rows, batch_id, now, label)
     with store.indexes_and_foreign_keys_after_load(conn, tables.leads, len(order)):
         store.bulk_load(conn, "leads", rows, order)
@@ -155,13 +157,38 @@ def _open_batch(conn: Connection, file_name: str, sha: str, rows_in: int, now: d
     return int(result.scalar_one())
 
 
-def _has_rows(conn: Connection, table: str) -> bool:
-    return conn.execute(text(f'SELECT 1 FROM "{table}" LIMIT 1')).first() is not None
+def _stored_among(conn: Connection, rows: pd.DataFrame, positions: np.ndarray, stage_like) -> np.ndarray:
+    """Which of the rows at `positions` are leads already stored. A file larger than half the stored leads reads
+    every stored id once (1M new rows against 60k stored: ~0.1 s, where staging the file's ids cost ~2 s); a small
+    file (the nightly one against millions of leads) has its ids staged and looked up."""
+    stored = int(conn.execute(text("SELECT COUNT(*) FROM leads")).scalar_one())
+    ids = rows[LEAD_ID].iloc[positions]
+    if stored == 0 or len(positions) == 0:
+        return np.zeros(len(positions), dtype=bool)
+    if stored <= READ_STORED_IDS_FACTOR * len(positions):
+        known = _stored_ids(conn)
+    else:
+        with store.staging_table(conn, stage_like, "stage_ids") as stage:
+            store.bulk_insert(conn, stage, rows[[LEAD_ID]], positions)
+            known = _ids(conn, f'SELECT s.lead_id FROM "{stage}" s JOIN leads l ON l.lead_id = s.lead_id')
+    return np.asarray(pc.is_in(pa.array(ids.to_numpy(dtype=object), pa.string()), value_set=known), dtype=bool)
 
 
-def _known_lead_ids(conn: Connection, stage: str) -> set[str]:
-    rows = conn.execute(text(f'SELECT s.lead_id FROM "{stage}" s JOIN leads l ON l.lead_id = s.lead_id'))
-    return {row[0] for row in rows}
+READ_STORED_IDS_FACTOR = 2  # read every stored id when there are at most this many per row of the file
+
+
+def _stored_ids(conn: Connection) -> pa.Array:
+    return _ids(conn, "SELECT lead_id FROM leads")
+
+
+def _ids(conn: Connection, sql: str) -> pa.Array:
+    """The query's one column of lead ids, as Arrow text."""
+    chunks = [pa.array(chunk[LEAD_ID].to_numpy(dtype=object), pa.string())
+              for chunk in read_chunks(conn, sql, {}, ID_CHUNK_ROWS, {LEAD_ID: pa.string()}, [])]
+    return pa.chunked_array(chunks, pa.string()).combine_chunks() if chunks else pa.array([], pa.string())
+
+
+ID_CHUNK_ROWS = 500_000
 
 
 def _lead_rows(rows: pd.DataFrame, new_rows: np.ndarray, batch_id: int, now: datetime, label: str) -> np.ndarray:

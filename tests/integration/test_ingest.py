@@ -231,3 +231,17 @@ def test_a_first_load_beside_a_reader_neither_waits_for_it_nor_drops_what_it_rea
         assert not worker.is_alive(), "the ingest waited for the reader's lock"
         assert reader.execute(select(func.count()).select_from(LEADS)).scalar_one() == 24_983  # read committed
     assert done[0].loaded == 24_983
+
+
+@pytest.mark.parametrize("stored_ids", ["read", "staged"])
+def test_stored_leads_are_found_whether_their_ids_are_read_or_the_files_staged(engine, tmp_path, monkeypatch,
+                                                                               stored_ids):
+    """A file larger than half the stored leads reads every stored id; a smaller one stages its own ids: the same
+    leads are found either way (duplicates counted, their outcomes recorded, new leads loaded)."""
+    monkeypatch.setattr("core.ingest.READ_STORED_IDS_FACTOR", 10**9 if stored_ids == "read" else 0)
+    labelled = real_sample(12)
+    ingest_file(engine, write_sample(tmp_path / "first.csv", labelled.iloc[:8].drop(columns=["app_complete_flag"])))
+    outcome = ingest_file(engine, write_sample(tmp_path / "later.csv", labelled.iloc[4:]))
+    assert (outcome.loaded, outcome.duplicate, outcome.labels_recorded) == (4, 4, 4)
+    stored = store.read_frame(engine, "SELECT app_complete_flag FROM leads ORDER BY batch_id, row_number")
+    assert stored["app_complete_flag"].notna().sum() == 8 and len(stored) == 12
