@@ -398,12 +398,9 @@ def _stage_through_file(conn: Connection, staging: str, spill: ScoreSpill, run_i
     rows = (_sqlite_values(batch, ready) for batch in spill.ranked_batches(run_id))  # made on the writing thread
     columns = ", ".join(quoted(c) for c in spill.layout.names)
     order = "" if spill.in_key_order else f" ORDER BY {store.LEAD_ID}"
-    part_rows = max(SCRATCH_PART_ROWS, -(-spill.rows // store.MAX_SCRATCH_PARTS))
+    part_rows = max(store.SCRATCH_PART_ROWS, -(-spill.rows // store.MAX_SCRATCH_PARTS))
     for scratch in store.attach_scratch_parts(conn, "run_rows", ready, rows, part_rows):
         conn.execute(text(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM {scratch}.run_rows{order}"))
-
-
-SCRATCH_PART_ROWS = 200_000  # 1M rows in lead-id order: copied in 5 parts, 4 of them while the next is written
 
 
 def _sqlite_layout(layout: pa.Schema) -> pa.Schema:

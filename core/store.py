@@ -524,35 +524,22 @@ def detach_scratch(conn: Connection) -> None:
 
 def _load_through_scratch_file(conn: Connection, table_name: str, parts: list[tuple[pa.Table, np.ndarray]],
                                slice_rows: int = 100_000) -> None:
-    """Each part (its columns, the positions of its rows) into its own table of a scratch file, then copied.
-    ADBC's SQLite library only ever opens the scratch file, and has closed it before sqlite3 attaches it: two
-    SQLite libraries never hold one file (their POSIX locks would break each other: sqlite.org/howtocorrupt.html,
-    2.2.1). The scratch file is removed as soon as it is attached (Linux keeps it readable until detached), or
-    whatever happens before: only a process killed while ADBC writes it leaves it in the temporary folder."""
-    readers = {}
+    """Each part (its columns, the positions of its rows) written by ADBC into scratch files and copied from them in
+    row parts, each copied while the next is written (attach_scratch_parts; 1M leads: the load ~2 s shorter than
+    writing the whole file first). Every part's files stay attached until the transaction ends (write_transaction),
+    so the parts share MAX_SCRATCH_PARTS."""
+    detach_scratch(conn)  # a leftover of a failed write, not in use by this transaction
+    share = max(1, MAX_SCRATCH_PARTS // len(parts))
     for number, (columns, positions) in enumerate(parts):
         batches = (_sqlite_ready(batch) for batch in _arrow_slices(columns, positions, slice_rows))
         first = next(batches)  # a part is never empty
-        readers[f"part_{number}"] = pa.RecordBatchReader.from_batches(first.schema, chain([first], batches))
-    scratch = attach_scratch_tables(conn, readers)
-    for number, (columns, _positions) in enumerate(parts):  # the file is gone: a crash from here leaves nothing
         names = ", ".join(f'"{column}"' for column in columns.column_names)
-        conn.execute(text(f'INSERT INTO "{table_name}" ({names}) SELECT {names} FROM {scratch}.part_{number}'))
+        part_rows = max(SCRATCH_PART_ROWS, -(-len(positions) // share))
+        for scratch in _scratch_parts(conn, f"part_{number}", first.schema, chain([first], batches), part_rows):
+            conn.execute(text(f'INSERT INTO "{table_name}" ({names}) SELECT {names} FROM {scratch}.part_{number}'))
 
 
-def attach_scratch_tables(conn: Connection, tables: dict[str, pa.RecordBatchReader]) -> str:
-    """SQLite: Arrow rows written into tables of a scratch database file by ADBC (values bound in C: several times
-    faster than Python's prepared inserts), attached to this connection for its transaction; returns the name to
-    read them under. ADBC's SQLite library only ever opens the scratch file, and has closed it before sqlite3
-    attaches it: two SQLite libraries never hold one file (their POSIX locks would break each other:
-    sqlite.org/howtocorrupt.html, 2.2.1). The file is removed as soon as it is attached (Linux keeps it readable
-    until detached), or whatever happens before: only a process killed while ADBC writes it leaves it in the
-    temporary folder. The caller's transaction owner detaches it afterwards (write_transaction, detach_scratch)."""
-    with tempfile.TemporaryDirectory(prefix="leadscore-scratch-") as folder:
-        path = Path(folder) / "scratch.db"
-        _write_scratch_file(path, tables)
-        detach_scratch(conn)  # a leftover of a failed write, not in use by this transaction
-        return _attach_scratch_file(conn, path, SCRATCH_NAME)
+SCRATCH_PART_ROWS = 200_000  # rows per scratch file: 1M rows copied in 5 parts, 4 of them while the next is written
 
 
 def _write_scratch_file(path: Path, tables: dict[str, pa.RecordBatchReader]) -> None:
@@ -577,11 +564,21 @@ MAX_SCRATCH_PARTS = 8  # SQLite attaches at most 10 databases to a connection
 def attach_scratch_parts(conn: Connection, table: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
                          part_rows: int) -> Iterator[str]:
     """SQLite: the batches written by ADBC into a table of one scratch file per part of ~part_rows rows, on a
-    background thread one part ahead of the caller, each attached as soon as it is written (scratch_0, scratch_1,
-    ...): the caller copies a part inside SQLite while the next is written (two cores instead of one, as in
-    attach_scratch_tables ADBC has closed each file before sqlite3 attaches it). At most MAX_SCRATCH_PARTS parts:
-    make part_rows large enough."""
+    background thread one part ahead of the caller, each attached as soon as it is written: the caller copies a
+    part inside SQLite while the next is written (two cores instead of one). ADBC's SQLite library only ever opens a
+    scratch file, and has closed it before sqlite3 attaches it: two SQLite libraries never hold one file (their
+    POSIX locks would break each other: sqlite.org/howtocorrupt.html, 2.2.1); a file is removed once attached
+    (Linux keeps it readable until detached), so only a process killed while ADBC writes leaves one in the temporary
+    folder. The transaction's owner detaches them after it (write_transaction, detach_scratch). At most
+    MAX_SCRATCH_PARTS parts: make part_rows large enough."""
     detach_scratch(conn)  # a leftover of a failed write, not in use by this transaction
+    yield from _scratch_parts(conn, table, schema, batches, part_rows)
+
+
+def _scratch_parts(conn: Connection, table: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                   part_rows: int) -> Iterator[str]:
+    """attach_scratch_parts without detaching the files attached before in this transaction (the attach names
+    number on from them)."""
     ready: queue.Queue = queue.Queue()
     stop = threading.Event()
     with tempfile.TemporaryDirectory(prefix="leadscore-scratch-") as folder:
@@ -589,10 +586,10 @@ def attach_scratch_parts(conn: Connection, table: str, schema: pa.Schema, batche
                                   args=(Path(folder), table, schema, batches, part_rows, ready, stop))
         writer.start()
         try:
-            for index, path in enumerate(iter(ready.get, None)):
+            for path in iter(ready.get, None):
                 if isinstance(path, BaseException):
                     raise path
-                yield _attach_scratch_file(conn, path, f"{SCRATCH_NAME}_{index}")
+                yield _attach_scratch_file(conn, path, f"{SCRATCH_NAME}_{len(conn.info.get(SCRATCH_KEY, []))}")
         finally:
             stop.set()
             writer.join()

@@ -166,9 +166,12 @@ def as_large_batches(monkeypatch):
     monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 1)
 
 
-def test_a_large_batch_is_stored_as_a_small_one(engine, tmp_path, monkeypatch):
-    """The large-batch load (narrow and wide parts; SQLite: through a scratch file) stores the same values, types
-    and NULLs as a small one (prepared inserts on SQLite, one COPY on Postgres), moments as UTC instants."""
+@pytest.mark.parametrize("scratch_part_rows", [store.SCRATCH_PART_ROWS, 7])
+def test_a_large_batch_is_stored_as_a_small_one(engine, tmp_path, monkeypatch, scratch_part_rows):
+    """The large-batch load (narrow and wide parts; SQLite: through scratch files, each part in row parts copied
+    while the next is written) stores the same values, types and NULLs as a small one (prepared inserts on SQLite,
+    one COPY on Postgres), moments as UTC instants."""
+    monkeypatch.setattr(store, "SCRATCH_PART_ROWS", scratch_part_rows)  # 7: the narrow part in 4 files, all attached
     monkeypatch.setenv("LEADSCORE_TIMEZONE", "Europe/Berlin")  # lead times read as Berlin wall-clock times
     now = datetime(2026, 7, 1, 12, 30, 15, 123456, tzinfo=UTC)  # both ingests: the same label_recorded_at
     frame = real_sample(100)  # the whole real test file
