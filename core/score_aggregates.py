@@ -74,11 +74,12 @@ class ScoreSums:
         outcome (NaN: none yet)."""
         if not len(scores):
             return
-        keys = {"day": business_days(scores["created_date"]), "grade": scores["grade"]}
+        day, grade = numbered(business_days(scores["created_date"])), numbered(scores["grade"])
         counts = _counts(scores["score"], labels)
-        self.parts[None].append(summed({**keys, "band": score_bands(scores["score"])}, counts))
+        self.parts[None].append(summed({"day": day, "grade": grade, "band": numbered(score_bands(scores["score"]))},
+                                       counts))
         for key in self.channels:
-            self.parts[key].append(summed({**keys, key: scores[key]}, counts))
+            self.parts[key].append(summed({"day": day, "grade": grade, key: numbered(scores[key])}, counts))
         for key, seen in self.picks.items():
             seen.update(scores[key].dropna().unique().tolist())
         for key, bounds in self.spans.items():
@@ -198,16 +199,26 @@ def _counts(scores: pd.Series, labels: np.ndarray) -> dict[str, np.ndarray]:
             "with_outcome": (~np.isnan(labels)).astype("int64"), "completed": (labels == 1).astype("int64")}
 
 
-def summed(keys: dict[str, object], counts: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The counts summed per distinct combination of the keys (an empty value is a key of its own): each key is
-    numbered (factorize), the combinations are numbered and summed with bincount, in numpy."""
-    numbered = [pd.factorize(np.asarray(values) if isinstance(values, np.ndarray) else values, use_na_sentinel=False)
-                for values in keys.values()]
-    shape = tuple(max(len(levels), 1) for _, levels in numbered)
-    combined = np.ravel_multi_index(tuple(codes for codes, _ in numbered), shape)
-    found, inverse = np.unique(combined, return_inverse=True)
-    out = {name: pd.Index(levels).take(codes).to_numpy(dtype=object)
-           for name, (_, levels), codes in zip(keys, numbered, np.unravel_index(found, shape), strict=True)}
+def numbered(values) -> tuple[np.ndarray, pd.Index]:
+    """Each value's number among the distinct values (an empty value is one of them), and those values."""
+    codes, levels = pd.factorize(values, use_na_sentinel=False)
+    return codes, pd.Index(levels)
+
+
+def summed(keys: dict[str, tuple[np.ndarray, pd.Index]], counts: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The counts summed per distinct combination of the numbered keys (numbered()): the combinations are numbered
+    and summed with bincount, in numpy."""
+    shape = tuple(max(len(levels), 1) for _, levels in keys.values())
+    combined = np.ravel_multi_index(tuple(codes for codes, _ in keys.values()), shape)
+    if np.prod(shape, dtype="float64") <= 4 * len(combined):  # few combinations: count them all, keep those seen
+        found = np.flatnonzero(np.bincount(combined, minlength=int(np.prod(shape))))
+        number = np.zeros(int(np.prod(shape)), dtype="int64")
+        number[found] = np.arange(len(found))
+        inverse = number[combined]
+    else:
+        found, inverse = np.unique(combined, return_inverse=True)
+    out = {name: levels.take(codes).to_numpy(dtype=object)
+           for name, (_, levels), codes in zip(keys, keys.values(), np.unravel_index(found, shape), strict=True)}
     for name, values in counts.items():
         total = np.bincount(inverse, weights=values, minlength=len(found))
         out[name] = total if values.dtype.kind == "f" else np.rint(total).astype("int64")
@@ -270,7 +281,7 @@ def _live_bands(conn: Connection, schema: LeadSchema, last_day: int) -> pd.DataF
         "SELECT s.created_date AS created_date, s.score AS score, s.label AS label FROM picked s WHERE s.pick = 1")
     types = {"score": pa.float64(), "label": pa.float64()}
     keys = ["day", "band"]
-    parts = [summed({"day": business_days(chunk["created_date"]), "band": score_bands(chunk["score"])},
+    parts = [summed({"day": numbered(business_days(chunk["created_date"])), "band": numbered(score_bands(chunk["score"]))},
                     _counts(chunk["score"], chunk["label"].to_numpy(dtype="float64")))
              for chunk in read_chunks(conn, sql, {}, CHUNK_ROWS, types, ["created_date"])]
     if not parts:
