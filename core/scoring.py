@@ -163,10 +163,12 @@ def unscored_leads_sql(schema: LeadSchema, rescore_all: bool) -> str:
 
 def read_unscored(conn: Connection, schema: LeadSchema, version: str, rescore_all: bool,
                   chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Stream the leads to score in chunks of chunk_rows."""
+    """Stream the leads to score in chunks of chunk_rows. SQLite reads them in lead-id order (its key index, ~0.2 s
+    more for 1M leads than its table order, in which an ingest's few wide rows come after its narrow ones): the
+    run's rows are then staged in key order and ranked without sorting ids (1M leads: the write ~2.5 s shorter)."""
     params = {} if rescore_all else {"version": version}  # Postgres binds the values into COPY's text
-    yield from read_lead_chunks(conn, unscored_leads_sql(schema, rescore_all), params, chunk_rows,
-                                schema, [created_column(schema)], read_ahead=True)
+    sql = unscored_leads_sql(schema, rescore_all) + ("" if store.is_postgres(conn) else f" ORDER BY l.{LEAD_ID}")
+    yield from read_lead_chunks(conn, sql, params, chunk_rows, schema, [created_column(schema)], read_ahead=True)
 
 
 def score_leads(engine: Engine, model, model_name: str, model_version: str, *, rescore_all: bool = False,

@@ -10,8 +10,9 @@ from sqlalchemy import Engine, inspect
 from core import store
 from core.ingest import ingest_file
 from core.score_store import HISTORY_COLUMNS
-from core.scoring import read_drift_sample, score_leads
+from core.scoring import read_drift_sample, read_unscored, score_leads
 from tests.paths import SHARED_DATA
+from tests.samples import real_sample, write_sample
 
 INFERENCE_LEADS = 24_983  # 24,991 rows, 8 exact duplicates
 
@@ -265,3 +266,19 @@ def _unattached_history_tables(engine: Engine) -> list[str]:
     frame = store.read_frame(engine, "SELECT relname FROM pg_class WHERE relname LIKE 'lead\\_scores\\_run\\_%' "
                                      "AND relkind = 'r' AND NOT relispartition ORDER BY relname")
     return list(frame["relname"])
+
+
+def test_sqlite_reads_the_leads_to_score_in_key_order_whatever_their_table_order(sqlite_engine, tmp_path,
+                                                                                 monkeypatch):
+    """An ingest's wide rows (an interaction column set) are stored after its narrow ones; scoring still reads
+    every lead in lead-id order, so the run is staged in key order and ranked without sorting ids."""
+    monkeypatch.setattr(store, "LARGE_BATCH_ROWS", 1)  # narrow and wide parts, as a large file is loaded
+    frame = real_sample(100)
+    frame.loc[frame.index[::7], "chat_clicked"] = "1"  # every 7th lead is a wide row
+    ingest_file(sqlite_engine, write_sample(tmp_path / "leads.csv", frame))
+    stored = store.read_frame(sqlite_engine, "SELECT lead_id FROM leads ORDER BY rowid")["lead_id"].tolist()
+    assert stored != sorted(stored)  # the table's order is not the key's
+    with sqlite_engine.connect() as conn:
+        read = [lead for chunk in read_unscored(conn, store.engine_schema(sqlite_engine), "1", False, 30)
+                for lead in chunk["lead_id"]]
+    assert read == sorted(stored)
