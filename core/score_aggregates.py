@@ -38,6 +38,7 @@ SUCCEEDED = "succeeded"  # the status core.scoring writes for a finished run
 CHOICE_TYPES = ("category", "flag", "lookup")  # the copied columns a rep filters by picking values
 COUNTS = ("leads", "score_sum", "with_outcome", "completed")
 CHUNK_ROWS = 200_000
+PARTS_KEPT = 8  # chunk sums held per kind before they are summed into one
 # the leads with a known outcome, read once (SQLite would otherwise look every scored lead up in the wide leads
 # table: 1M scores 6.8 s against 1.6 s; MATERIALIZED needs SQLite 3.35, Postgres 12)
 _KNOWN_OUTCOMES = "WITH known AS MATERIALIZED (SELECT lead_id, {label} AS label FROM leads WHERE {label} IS NOT NULL)"
@@ -76,15 +77,21 @@ class ScoreSums:
             return
         day, grade = numbered(business_days(scores["created_date"])), numbered(scores["grade"])
         counts = _counts(scores["score"], labels)
-        self.parts[None].append(summed({"day": day, "grade": grade, "band": numbered(score_bands(scores["score"]))},
-                                       counts))
+        self._keep(None, summed({"day": day, "grade": grade, "band": numbered(score_bands(scores["score"]))}, counts))
         for key in self.channels:
-            self.parts[key].append(summed({"day": day, "grade": grade, key: numbered(scores[key])}, counts))
+            self._keep(key, summed({"day": day, "grade": grade, key: numbered(scores[key])}, counts))
         for key, seen in self.picks.items():
             seen.update(scores[key].dropna().unique().tolist())
         for key, bounds in self.spans.items():
             values = pd.to_numeric(scores[key]).dropna()
             bounds.extend([float(values.min()), float(values.max())] if len(values) else [])
+
+    def _keep(self, key: str | None, part: pd.DataFrame) -> None:
+        """A chunk's sums; every PARTS_KEPT chunks they are summed into one (memory stays flat at 10M leads)."""
+        parts = self.parts[key]
+        parts.append(part)
+        if len(parts) >= PARTS_KEPT:
+            parts[:] = [_resummed(parts, ["day", "grade", "band" if key is None else key])]
 
     def merge(self, other: ScoreSums) -> ScoreSums:
         """These sums and another's (of other leads), in place."""

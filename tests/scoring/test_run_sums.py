@@ -55,7 +55,7 @@ def test_run_sums_equal_the_aggregates_of_every_current_score(engine: Engine, de
     with engine.begin() as conn:  # a third run rescores every lead with another model: nothing is carried over
         assert conn.execute(text("SELECT COUNT(*) FROM current_scores WHERE run_id <> :r"),
                             {"r": second.run_id}).scalar() == first.leads_scored
-    third = score_leads(engine, course_model, "m", "2", chunk_rows=20_000)
+    third = score_leads(engine, course_model, "m", "2", chunk_rows=2_000)  # many chunks: their sums summed as they go
     assert third.leads_scored == first.leads_scored + second.leads_scored
     _assert_run_sums_equal_a_recompute(engine, third)
 
