@@ -91,7 +91,7 @@ class ScoreSums:
         parts = self.parts[key]
         parts.append(part)
         if len(parts) >= PARTS_KEPT:
-            parts[:] = [_resummed(parts, ["day", "grade", "band" if key is None else key])]
+            parts[:] = [_resummed(parts, _grouping(key))]
 
     def merge(self, other: ScoreSums) -> ScoreSums:
         """These sums and another's (of other leads), in place."""
@@ -112,8 +112,7 @@ class ScoreSums:
         """The stored rows of every kind (a lead without a created time counts on `last_day`)."""
         out = []
         for key, parts in self.parts.items():
-            keys = ["day", "grade", "band" if key is None else key]
-            frame = _dated(_resummed(parts, keys), last_day)
+            frame = _dated(_resummed(parts, _grouping(key)), last_day)
             if key is not None:
                 frame = _valued(frame.rename(columns={key: "value"}), self.numeric[key]).assign(dimension=key)
             out.append(frame.assign(kind="grade_band" if key is None else "channel"))
@@ -122,6 +121,11 @@ class ScoreSums:
         out += [pd.DataFrame({"kind": ["low", "high"], "dimension": key, "value_number": [min(bounds), max(bounds)]})
                 for key, bounds in self.spans.items() if bounds]
         return out
+
+
+def _grouping(channel: str | None) -> list[str]:
+    """The keys a kind of sums is grouped by: day and grade, then the score band (None) or the channel's value."""
+    return ["day", "grade", "band" if channel is None else channel]
 
 
 @dataclass(frozen=True)
@@ -288,7 +292,8 @@ def _live_bands(conn: Connection, schema: LeadSchema, last_day: int) -> pd.DataF
         "SELECT s.created_date AS created_date, s.score AS score, s.label AS label FROM picked s WHERE s.pick = 1")
     types = {"score": pa.float64(), "label": pa.float64()}
     keys = ["day", "band"]
-    parts = [summed({"day": numbered(business_days(chunk["created_date"])), "band": numbered(score_bands(chunk["score"]))},
+    parts = [summed({"day": numbered(business_days(chunk["created_date"])),
+                     "band": numbered(score_bands(chunk["score"]))},
                     _counts(chunk["score"], chunk["label"].to_numpy(dtype="float64")))
              for chunk in read_chunks(conn, sql, {}, CHUNK_ROWS, types, ["created_date"])]
     if not parts:
